@@ -1,0 +1,29 @@
+//! Assertions: what came back (an HTTP answer, an exec's output, a log) against what the file expects.
+//! Each check gives every expectation that did not hold as text for "expected" and "actual".
+
+pub mod exec;
+pub mod http;
+pub mod logs;
+
+/// One expectation that did not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub expected: String,
+    pub actual: String,
+}
+
+impl Mismatch {
+    pub fn new(expected: impl Into<String>, actual: impl Into<String>) -> Self {
+        Mismatch { expected: expected.into(), actual: actual.into() }
+    }
+}
+
+/// At most `max` characters of `text`, marked where it was cut, for messages.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let trimmed = text.trim_end();
+    if trimmed.chars().count() <= max {
+        return format!("{trimmed:?}");
+    }
+    let cut: String = trimmed.chars().take(max).collect();
+    format!("{cut:?}... ({} bytes)", trimmed.len())
+}

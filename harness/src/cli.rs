@@ -1,0 +1,94 @@
+//! The command line: `seatrial run | check | clean`. Parses arguments and hands over to the stages.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::libtest::{SuiteOptions, exit_codes, run_suite};
+
+#[derive(Debug, Parser)]
+#[command(name = "seatrial", version, about = "Puts container images through their trials before they ship")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenario files (default: scenarios/) as test cases against the container engine.
+    ///
+    /// Arguments that name an existing file or folder are scenario paths; the others are libtest's:
+    /// a name filter, --exact, --skip NAME, --list, --ignored, --include-ignored, --test-threads N, ...
+    Run {
+        /// Where to write the JUnit report.
+        #[arg(long, default_value = "reports/junit.xml")]
+        junit: PathBuf,
+        /// Keep a failed scenario's containers, volumes and network, and print how to reach them.
+        #[arg(long)]
+        keep: bool,
+        /// Scenario paths, then libtest's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "PATH|LIBTEST-ARG")]
+        args: Vec<String>,
+    },
+    /// Check scenario files without an engine: every error of every file, with file:line:col.
+    Check {
+        #[arg(default_value = "scenarios")]
+        paths: Vec<PathBuf>,
+    },
+    /// Remove what interrupted or killed runs left on the engine.
+    Clean {
+        /// List what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Remove everything of this run id, live or not.
+        #[arg(long)]
+        run: Option<String>,
+    },
+}
+
+/// libtest flags that take a value: the word after them is never a scenario path.
+const LIBTEST_VALUE_FLAGS: [&str; 6] = ["--test-threads", "--skip", "--logfile", "--color", "--format", "-Z"];
+
+/// Splits `run`'s words into scenario paths and libtest's arguments.
+pub fn split_run_args(words: &[String]) -> (Vec<PathBuf>, Vec<String>) {
+    let mut paths = Vec::new();
+    let mut libtest = Vec::new();
+    let mut value_expected = false;
+    for word in words {
+        if value_expected {
+            libtest.push(word.clone());
+            value_expected = false;
+        } else if LIBTEST_VALUE_FLAGS.contains(&word.as_str()) {
+            libtest.push(word.clone());
+            value_expected = true;
+        } else if !word.starts_with('-') && std::path::Path::new(word).exists() {
+            paths.push(PathBuf::from(word));
+        } else {
+            libtest.push(word.clone());
+        }
+    }
+    (paths, libtest)
+}
+
+pub fn main_with(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Run { junit, keep, args } => {
+            let (mut paths, libtest) = split_run_args(&args);
+            if paths.is_empty() {
+                paths.push(PathBuf::from("scenarios"));
+            }
+            let arguments =
+                match libtest_mimic::Arguments::try_parse_from(std::iter::once("seatrial run".to_owned()).chain(libtest)) {
+                    Ok(arguments) => arguments,
+                    Err(e) => {
+                        let _ = e.print();
+                        return ExitCode::from(exit_codes::INVALID_INPUT);
+                    }
+                };
+            run_suite(&arguments, &SuiteOptions { paths, junit: Some(junit), keep })
+        }
+        Command::Check { paths } => crate::check_files(&paths),
+        Command::Clean { dry_run, run } => crate::clean(dry_run, run),
+    }
+}

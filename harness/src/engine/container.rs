@@ -1,0 +1,294 @@
+//! Containers, networks and volumes: one method per Engine API call, named after it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, Mount, MountType, NetworkCreateRequest,
+    NetworkingConfig, PortBinding, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions, RestartContainerOptions,
+    StopContainerOptions,
+};
+use futures_util::StreamExt;
+
+use super::{Engine, EngineError};
+
+/// Most of a container's log that seatrial keeps in memory; a log flood cannot exhaust us.
+pub const LOG_CAPTURE_LIMIT: usize = 4 << 20;
+
+#[derive(Debug, Clone)]
+pub enum MountConfig {
+    Volume { name: String, target: String, read_only: bool },
+    Bind { source: PathBuf, target: String, read_only: bool },
+}
+
+/// What a container is made from.
+#[derive(Debug, Clone)]
+pub struct ContainerConfig {
+    pub name: String,
+    pub image: String,
+    pub env: Vec<String>,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub ports: Vec<u16>,
+    pub mounts: Vec<MountConfig>,
+    pub network: String,
+    pub alias: String,
+    pub labels: HashMap<String, String>,
+}
+
+/// What the engine says about a container now.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerState {
+    pub id: String,
+    pub running: bool,
+    pub status: String,
+    pub exit_code: i64,
+    pub oom_killed: bool,
+    pub pid: i64,
+    pub restart_count: i64,
+    /// Container port -> host port on 127.0.0.1.
+    pub host_ports: HashMap<u16, u16>,
+    /// The engine's own error for the container (a failed start), if any.
+    pub error: String,
+}
+
+/// What a command run inside a container gave.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Engine {
+    pub async fn create_network(&self, name: &str, labels: HashMap<String, String>) -> Result<String, EngineError> {
+        let request = NetworkCreateRequest {
+            name: name.to_owned(),
+            driver: Some("bridge".to_owned()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        let created =
+            self.docker.create_network(request).await.map_err(|e| EngineError::new("create network", name, e))?;
+        Ok(created.id)
+    }
+
+    pub async fn remove_network(&self, id: &str) -> Result<(), EngineError> {
+        self.docker.remove_network(id).await.map_err(|e| EngineError::new("remove network", id, e))
+    }
+
+    pub async fn create_volume(&self, name: &str, labels: HashMap<String, String>) -> Result<(), EngineError> {
+        let request = VolumeCreateRequest { name: Some(name.to_owned()), labels: Some(labels), ..Default::default() };
+        self.docker.create_volume(request).await.map_err(|e| EngineError::new("create volume", name, e))?;
+        Ok(())
+    }
+
+    pub async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+        self.docker
+            .remove_volume(name, Some(RemoveVolumeOptions { force: true }))
+            .await
+            .map_err(|e| EngineError::new("remove volume", name, e))
+    }
+
+    /// Creates a container on its scenario's network; every port published on 127.0.0.1 at a free port.
+    pub async fn create_container(&self, config: &ContainerConfig) -> Result<String, EngineError> {
+        let port_key = |p: &u16| format!("{p}/tcp");
+        let exposed = config.ports.iter().map(port_key).collect::<Vec<_>>();
+        let bindings = config
+            .ports
+            .iter()
+            .map(|p| {
+                let binding = PortBinding { host_ip: Some("127.0.0.1".to_owned()), host_port: Some(String::new()) };
+                (port_key(p), Some(vec![binding]))
+            })
+            .collect();
+        let mounts = config
+            .mounts
+            .iter()
+            .map(|m| match m {
+                MountConfig::Volume { name, target, read_only } => Mount {
+                    typ: Some(MountType::VOLUME),
+                    source: Some(name.clone()),
+                    target: Some(target.clone()),
+                    read_only: Some(*read_only),
+                    ..Default::default()
+                },
+                MountConfig::Bind { source, target, read_only } => Mount {
+                    typ: Some(MountType::BIND),
+                    source: Some(source.display().to_string()),
+                    target: Some(target.clone()),
+                    read_only: Some(*read_only),
+                    ..Default::default()
+                },
+            })
+            .collect();
+        let host_config = HostConfig {
+            port_bindings: Some(bindings),
+            mounts: Some(mounts),
+            network_mode: Some(config.network.clone()),
+            privileged: Some(false),
+            init: Some(false),
+            ..Default::default()
+        };
+        let endpoint = EndpointSettings { aliases: Some(vec![config.alias.clone()]), ..Default::default() };
+        let body = ContainerCreateBody {
+            image: Some(config.image.clone()),
+            env: Some(config.env.clone()),
+            cmd: config.cmd.clone(),
+            entrypoint: config.entrypoint.clone(),
+            user: config.user.clone(),
+            working_dir: config.workdir.clone(),
+            exposed_ports: Some(exposed),
+            labels: Some(config.labels.clone()),
+            host_config: Some(host_config),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(config.network.clone(), endpoint)])),
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions { name: Some(config.name.clone()), ..Default::default() };
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| EngineError::new("create container", &config.name, e))?;
+        Ok(created.id)
+    }
+
+    pub async fn start_container(&self, id: &str) -> Result<(), EngineError> {
+        self.docker.start_container(id, None).await.map_err(|e| EngineError::new("start container", id, e))
+    }
+
+    pub async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), EngineError> {
+        let options = StopContainerOptions { t: Some(whole_seconds(grace)), ..Default::default() };
+        match self.docker.stop_container(id, Some(options)).await {
+            // 304: already stopped, which is what was asked.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            other => other.map_err(|e| EngineError::new("stop container", id, e)),
+        }
+    }
+
+    pub async fn restart_container(&self, id: &str, grace: Duration) -> Result<(), EngineError> {
+        let options = RestartContainerOptions { t: Some(whole_seconds(grace)), ..Default::default() };
+        self.docker.restart_container(id, Some(options)).await.map_err(|e| EngineError::new("restart container", id, e))
+    }
+
+    /// Removes a container and its anonymous volumes (a Dockerfile's `VOLUME` without a mount).
+    pub async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
+        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        match self.docker.remove_container(id, Some(options)).await {
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            other => other.map_err(|e| EngineError::new("remove container", id, e)),
+        }
+    }
+
+    pub async fn inspect_container(&self, id: &str) -> Result<ContainerState, EngineError> {
+        let inspect =
+            self.docker.inspect_container(id, None).await.map_err(|e| EngineError::new("inspect container", id, e))?;
+        let state = inspect.state.unwrap_or_default();
+        let mut host_ports = HashMap::new();
+        for (key, bindings) in inspect.network_settings.and_then(|n| n.ports).unwrap_or_default() {
+            let Some(port) = key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok()) else { continue };
+            let host = bindings
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|b| b.host_ip.as_deref().is_none_or(|ip| ip == "127.0.0.1" || ip == "0.0.0.0"))
+                .find_map(|b| b.host_port.and_then(|p| p.parse::<u16>().ok()));
+            if let Some(host) = host {
+                host_ports.insert(port, host);
+            }
+        }
+        Ok(ContainerState {
+            id: inspect.id.unwrap_or_else(|| id.to_owned()),
+            running: state.running.unwrap_or(false),
+            status: state.status.map(|s| s.to_string()).unwrap_or_default(),
+            exit_code: state.exit_code.unwrap_or(0),
+            oom_killed: state.oom_killed.unwrap_or(false),
+            pid: state.pid.unwrap_or(0),
+            restart_count: inspect.restart_count.unwrap_or(0),
+            host_ports,
+            error: state.error.unwrap_or_default(),
+        })
+    }
+
+    /// The container's output (stdout and stderr interleaved), the last `tail` lines or all of it,
+    /// keeping at most [`LOG_CAPTURE_LIMIT`] bytes (the newest).
+    pub async fn logs(&self, id: &str, tail: Option<usize>) -> Result<String, EngineError> {
+        let options = LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: tail.map_or_else(|| "all".to_owned(), |n| n.to_string()),
+            ..Default::default()
+        };
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut bytes: Vec<u8> = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| EngineError::new("read logs of", id, e))?;
+            bytes.extend_from_slice(&chunk.into_bytes());
+            if bytes.len() > 2 * LOG_CAPTURE_LIMIT {
+                bytes.drain(..bytes.len() - LOG_CAPTURE_LIMIT);
+            }
+        }
+        if bytes.len() > LOG_CAPTURE_LIMIT {
+            bytes.drain(..bytes.len() - LOG_CAPTURE_LIMIT);
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Runs a command in a running container and waits for it; the exit code comes from `inspect_exec`.
+    pub async fn exec(&self, id: &str, cmd: &[String], user: Option<&str>) -> Result<ExecOutput, EngineError> {
+        let config = ExecConfig {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(cmd.to_vec()),
+            user: user.map(str::to_owned),
+            ..Default::default()
+        };
+        let exec = self.docker.create_exec(id, config).await.map_err(|e| EngineError::new("create exec in", id, e))?;
+        let started =
+            self.docker.start_exec(&exec.id, None).await.map_err(|e| EngineError::new("start exec in", id, e))?;
+        let mut out = ExecOutput::default();
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        if let bollard::exec::StartExecResults::Attached { mut output, .. } = started {
+            while let Some(chunk) = output.next().await {
+                match chunk.map_err(|e| EngineError::new("read exec output in", id, e))? {
+                    bollard::container::LogOutput::StdErr { message } => push_capped(&mut stderr, &message),
+                    other => push_capped(&mut stdout, &other.into_bytes()),
+                }
+            }
+        }
+        let inspect =
+            self.docker.inspect_exec(&exec.id).await.map_err(|e| EngineError::new("inspect exec in", id, e))?;
+        out.exit_code = inspect.exit_code.unwrap_or(-1);
+        out.stdout = String::from_utf8_lossy(&stdout).into_owned();
+        out.stderr = String::from_utf8_lossy(&stderr).into_owned();
+        Ok(out)
+    }
+
+    /// Files added or changed in the container's own layer (`A /app/db.sqlite3`): data a re-creation loses.
+    pub async fn container_changes(&self, id: &str) -> Result<Vec<String>, EngineError> {
+        let changes =
+            self.docker.container_changes(id).await.map_err(|e| EngineError::new("list changes of", id, e))?;
+        Ok(changes
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.kind != bollard::models::ChangeType::_2)
+            .map(|c| c.path)
+            .collect())
+    }
+}
+
+fn push_capped(buffer: &mut Vec<u8>, bytes: &[u8]) {
+    let room = LOG_CAPTURE_LIMIT.saturating_sub(buffer.len());
+    buffer.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
+fn whole_seconds(duration: Duration) -> i32 {
+    i32::try_from(duration.as_secs() + u64::from(duration.subsec_nanos() > 0)).unwrap_or(i32::MAX)
+}

@@ -1,0 +1,141 @@
+//! Finding and removing what seatrial made: this run's resources at its end, and what a killed run left.
+//! A resource belongs to a dead run when its run's process is gone from this host, or, for a run started
+//! on another host, when it is older than the stale age. A live run's resources are never touched.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bollard::query_parameters::{ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions};
+
+use super::labels::{self, HOSTNAME, PID, RUN, STARTED};
+use super::{Engine, EngineError};
+
+/// Runs from another host older than this are taken as dead.
+pub const STALE_AGE: Duration = Duration::from_secs(6 * 3600);
+
+/// Which runs' resources to remove.
+#[derive(Debug, Clone)]
+pub enum SweepScope {
+    /// Everything of this one run (its own end, or its Ctrl-C).
+    Run(String),
+    /// Everything of runs that are no longer alive.
+    Dead,
+}
+
+/// What a sweep found (and removed, unless it was a dry run).
+#[derive(Debug, Default, Clone)]
+pub struct SweepReport {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+    pub volumes: Vec<String>,
+    pub images: Vec<String>,
+    pub errors: Vec<EngineError>,
+}
+
+impl SweepReport {
+    pub fn total(&self) -> usize {
+        self.containers.len() + self.networks.len() + self.volumes.len() + self.images.len()
+    }
+}
+
+fn is_dead(resource_labels: &HashMap<String, String>) -> bool {
+    let same_host = resource_labels.get(HOSTNAME).is_some_and(|h| *h == labels::hostname());
+    let pid = resource_labels.get(PID).and_then(|p| p.parse::<u32>().ok());
+    if same_host {
+        if let Some(pid) = pid {
+            return pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        }
+    }
+    let started = resource_labels.get(STARTED).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    now.saturating_sub(started) > STALE_AGE.as_secs()
+}
+
+impl Engine {
+    /// Removes (or with `dry_run` only lists) the resources in `scope`: containers first, then networks,
+    /// volumes and images, so that nothing is still in use when its turn comes.
+    pub async fn sweep(&self, scope: &SweepScope, dry_run: bool) -> Result<SweepReport, EngineError> {
+        let filter_value = match scope {
+            SweepScope::Run(id) => format!("{RUN}={id}"),
+            SweepScope::Dead => RUN.to_owned(),
+        };
+        let filters = HashMap::from([("label".to_owned(), vec![filter_value])]);
+        let wanted = |l: &HashMap<String, String>| match scope {
+            SweepScope::Run(_) => true,
+            SweepScope::Dead => is_dead(l),
+        };
+        let mut report = SweepReport::default();
+
+        let containers = self
+            .docker
+            .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters.clone()), ..Default::default() }))
+            .await
+            .map_err(|e| EngineError::new("list containers", RUN, e))?;
+        for c in containers {
+            if wanted(&c.labels.clone().unwrap_or_default()) {
+                let id = c.id.unwrap_or_default();
+                report.containers.push(c.names.and_then(|n| n.first().cloned()).unwrap_or_else(|| id.clone()));
+                if !dry_run {
+                    if let Err(e) = self.remove_container(&id).await {
+                        report.errors.push(e);
+                    }
+                }
+            }
+        }
+
+        let networks = self
+            .docker
+            .list_networks(Some(ListNetworksOptions { filters: Some(filters.clone()) }))
+            .await
+            .map_err(|e| EngineError::new("list networks", RUN, e))?;
+        for n in networks {
+            if wanted(&n.labels.clone().unwrap_or_default()) {
+                let id = n.id.unwrap_or_default();
+                report.networks.push(n.name.unwrap_or_else(|| id.clone()));
+                if !dry_run {
+                    if let Err(e) = self.remove_network(&id).await.or_else(ignore_not_found) {
+                        report.errors.push(e);
+                    }
+                }
+            }
+        }
+
+        let volumes = self
+            .docker
+            .list_volumes(Some(ListVolumesOptions { filters: Some(filters.clone()) }))
+            .await
+            .map_err(|e| EngineError::new("list volumes", RUN, e))?;
+        for v in volumes.volumes.unwrap_or_default() {
+            if wanted(&v.labels) {
+                report.volumes.push(v.name.clone());
+                if !dry_run {
+                    if let Err(e) = self.remove_volume(&v.name).await.or_else(ignore_not_found) {
+                        report.errors.push(e);
+                    }
+                }
+            }
+        }
+
+        let images = self
+            .docker
+            .list_images(Some(ListImagesOptions { filters: Some(filters), ..Default::default() }))
+            .await
+            .map_err(|e| EngineError::new("list images", RUN, e))?;
+        for image in images {
+            if wanted(&image.labels) {
+                let name = image.repo_tags.first().cloned().unwrap_or_else(|| image.id.clone());
+                report.images.push(name);
+                if !dry_run {
+                    if let Err(e) = self.remove_image(&image.id).await {
+                        report.errors.push(e);
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn ignore_not_found(e: EngineError) -> Result<(), EngineError> {
+    if e.is_not_found() { Ok(()) } else { Err(e) }
+}

@@ -1,0 +1,74 @@
+//! seatrial puts container images through their trials before they ship.
+//!
+//! The pipeline, one module per stage: [`scenario`] (files -> plan) -> [`run`] (plan -> outcomes, against
+//! the [`engine`], with [`check`] for assertions) -> [`report`] (outcomes -> console, JUnit).
+
+pub mod check;
+pub mod diagnose;
+pub mod cli;
+pub mod engine;
+pub mod libtest;
+pub mod report;
+pub mod run;
+pub mod scenario;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `seatrial check`: plans every file with no engine and reports every error; exit 0 or 2.
+pub fn check_files(paths: &[PathBuf]) -> ExitCode {
+    let lookup = |name: &str| std::env::var(name).ok();
+    match scenario::load(paths, &lookup) {
+        Ok(scenarios) => {
+            println!("ok: {} scenario(s) checked", scenarios.len());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            use std::io::IsTerminal;
+            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            eprint!("{}", scenario::error::render_all(&errors, color));
+            ExitCode::from(libtest::exit_codes::INVALID_INPUT)
+        }
+    }
+}
+
+/// `seatrial clean`: removes what dead runs left (or one run's resources), or lists it with `dry_run`.
+pub fn clean(dry_run: bool, run: Option<String>) -> ExitCode {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return ExitCode::from(libtest::exit_codes::NO_ENGINE);
+    };
+    runtime.block_on(async {
+        let engine = match engine::Engine::connect().await {
+            Ok(engine) => engine,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(libtest::exit_codes::NO_ENGINE);
+            }
+        };
+        let scope = run.map_or(engine::sweep::SweepScope::Dead, engine::sweep::SweepScope::Run);
+        match engine.sweep(&scope, dry_run).await {
+            Ok(report) => {
+                let verb = if dry_run { "would remove" } else { "removed" };
+                for (kind, names) in [
+                    ("container", &report.containers),
+                    ("network", &report.networks),
+                    ("volume", &report.volumes),
+                    ("image", &report.images),
+                ] {
+                    for name in names {
+                        println!("{verb} {kind} {}", name.trim_start_matches('/'));
+                    }
+                }
+                println!("{verb} {} resource(s)", report.total());
+                for e in &report.errors {
+                    eprintln!("warning: {e}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(libtest::exit_codes::NO_ENGINE)
+            }
+        }
+    })
+}

@@ -1,0 +1,49 @@
+//! Outcomes in, text out: the failure message people read (console and JUnit share it) and the JUnit file.
+
+pub mod junit;
+
+use std::fmt::Write as _;
+
+use crate::run::outcome::{FailureKind, ScenarioOutcome};
+
+/// The whole story of a failed scenario: which step, where in the file, expected, actual, why, and the
+/// last log lines of every container of the scenario.
+pub fn render_failure(outcome: &ScenarioOutcome) -> String {
+    let Some(failure) = &outcome.failure else { return String::new() };
+    let mut out = String::new();
+    let verb = match failure.kind {
+        FailureKind::Failed => "failed",
+        FailureKind::Error => "could not be carried out",
+    };
+    let _ = writeln!(out, "scenario `{}`: {} {verb}", outcome.name, failure.what);
+    let _ = writeln!(out, "  --> {}", failure.at);
+    let _ = writeln!(out, "  expected: {}", failure.expected);
+    let _ = writeln!(out, "  actual:   {}", failure.actual);
+    for why in &failure.diagnosis {
+        let _ = writeln!(out, "  why:      {why}");
+    }
+    if let Some(evidence) = &failure.evidence {
+        let _ = writeln!(out, "  output:");
+        for line in evidence.lines() {
+            let _ = writeln!(out, "    | {line}");
+        }
+    }
+    for tail in &outcome.logs {
+        let lines: Vec<&str> = tail.lines.lines().collect();
+        if lines.is_empty() {
+            let _ = writeln!(out, "  log of `{}`: (empty)", tail.container);
+            continue;
+        }
+        let _ = writeln!(out, "  log of `{}` (last {} lines):", tail.container, lines.len());
+        for line in lines {
+            let _ = writeln!(out, "    | {line}");
+        }
+    }
+    if !outcome.kept.is_empty() {
+        let _ = writeln!(out, "  kept for debugging (--keep):");
+        for line in &outcome.kept {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+    out
+}

@@ -1,0 +1,63 @@
+//! Images named in `images:` are built once per run, however many scenarios use them; concurrent
+//! requests for the same image wait for the one build. The run removes them at its end.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
+
+use crate::engine::Engine;
+use crate::engine::build::{BuildError, BuildRequest, context_tar};
+use crate::engine::labels::{RunId, short_hash, slug};
+use crate::scenario::plan::PlannedImage;
+
+type BuildResult = Result<String, Arc<BuildError>>;
+
+/// The images of one run.
+#[derive(Default)]
+pub struct ImageCache {
+    builds: Mutex<HashMap<String, Arc<OnceCell<BuildResult>>>>,
+}
+
+/// What identifies a build: the context, Dockerfile, arguments and target (not where it was written).
+fn build_key(image: &PlannedImage) -> String {
+    format!("{}\0{}\0{:?}\0{:?}", image.context.display(), image.dockerfile, image.args, image.target)
+}
+
+impl ImageCache {
+    /// The image's tag, building it first if no scenario of this run has.
+    pub async fn get(&self, engine: &Engine, run: &RunId, image: &PlannedImage) -> BuildResult {
+        let cell = {
+            let mut builds = self.builds.lock().unwrap_or_else(|p| p.into_inner());
+            builds.entry(build_key(image)).or_default().clone()
+        };
+        cell.get_or_init(|| build(engine, run, image)).await.clone()
+    }
+}
+
+async fn build(engine: &Engine, run: &RunId, image: &PlannedImage) -> BuildResult {
+    let context = image.context.clone();
+    let dockerfile = image.dockerfile.clone();
+    let tar = tokio::task::spawn_blocking(move || context_tar(&context, &dockerfile))
+        .await
+        .map_err(|e| Arc::new(BuildError::Context { path: image.context.clone(), message: e.to_string() }))?
+        .map_err(Arc::new)?;
+    let content = format!("{}{}", build_key(image), tar.len());
+    let tag = format!("seatrial/{}:{}-{}", slug(&image.name, 40), run.id, short_hash(&content));
+    let request = BuildRequest {
+        context: image.context.clone(),
+        dockerfile: image.dockerfile.clone(),
+        args: image.args.clone(),
+        target: image.target.clone(),
+        tag: tag.clone(),
+        labels: run.labels(None),
+    };
+    match tokio::time::timeout(image.timeout, engine.build_image(&request, tar)).await {
+        Ok(Ok(_id)) => Ok(tag),
+        Ok(Err(err)) => Err(Arc::new(err)),
+        Err(_) => Err(Arc::new(BuildError::Failed {
+            message: format!("the build did not finish within {:?}", image.timeout),
+            log: String::new(),
+        })),
+    }
+}

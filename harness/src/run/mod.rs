@@ -1,0 +1,320 @@
+//! The executor: a planned scenario in, a [`outcome::ScenarioOutcome`] out. Each scenario gets its own
+//! network, volumes and containers (a [`scope::Scope`]) that are removed whatever happens; images are
+//! built once per run ([`images::ImageCache`]).
+
+pub mod images;
+pub mod outcome;
+pub mod ready;
+pub mod scope;
+pub mod steps;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::engine::container::{ContainerConfig, MountConfig};
+use crate::engine::labels::RunId;
+use crate::engine::{Engine, EngineError};
+use crate::scenario::plan::{ImageRef, Mount, PlannedContainer, PlannedScenario};
+use crate::scenario::Where;
+use outcome::{Failure, FailureKind, LogTail, ScenarioOutcome, StepOutcome, StepStatus};
+use scope::Scope;
+
+/// Set when the run is interrupted: from then on nothing new is created.
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Lines of each container's log shown with a failure.
+pub const LOG_TAIL_LINES: usize = 20;
+
+/// What every scenario of a run shares.
+pub struct RunContext {
+    pub engine: Engine,
+    pub run: RunId,
+    pub images: images::ImageCache,
+    pub http: reqwest::Client,
+    /// Leave a failed scenario's resources in place for debugging.
+    pub keep: bool,
+}
+
+impl RunContext {
+    pub fn new(engine: Engine, run: RunId, keep: bool) -> RunContext {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        RunContext { engine, run, images: images::ImageCache::default(), http, keep }
+    }
+}
+
+/// Why a scenario stops early: a check that did not hold, or an engine that could not do what was asked.
+#[derive(Debug)]
+pub enum Halt {
+    Check { expected: String, actual: String, diagnosis: Vec<String>, evidence: Option<String> },
+    Engine(EngineError),
+}
+
+impl From<EngineError> for Halt {
+    fn from(e: EngineError) -> Self {
+        Halt::Engine(e)
+    }
+}
+
+impl Halt {
+    pub fn check(expected: impl Into<String>, actual: impl Into<String>) -> Halt {
+        Halt::Check { expected: expected.into(), actual: actual.into(), diagnosis: Vec::new(), evidence: None }
+    }
+
+    fn into_failure(self, at: Where, what: String) -> Failure {
+        match self {
+            Halt::Check { expected, actual, diagnosis, evidence } => {
+                Failure { kind: FailureKind::Failed, at, what, expected, actual, diagnosis, evidence }
+            }
+            Halt::Engine(e) => Failure {
+                kind: FailureKind::Error,
+                at,
+                what,
+                expected: "the engine to carry out the request".to_owned(),
+                actual: e.to_string(),
+                diagnosis: Vec::new(),
+                evidence: None,
+            },
+        }
+    }
+}
+
+/// What the scenario's task has done so far; read after it ends, however it ends.
+#[derive(Default)]
+struct Progress {
+    steps: Vec<StepOutcome>,
+    failure: Option<Failure>,
+    /// What the task is doing now, for a time-limit message.
+    current: Option<(Where, String)>,
+}
+
+type SharedProgress = Arc<Mutex<Progress>>;
+
+fn lock(progress: &SharedProgress) -> std::sync::MutexGuard<'_, Progress> {
+    progress.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs one scenario to its end and cleans up after it.
+pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) -> ScenarioOutcome {
+    let started = Instant::now();
+    let scope = Scope::new(&ctx.engine, &ctx.run, &scenario.test_name);
+    let progress = SharedProgress::default();
+    let task = tokio::spawn(scenario_body(ctx.clone(), scenario.clone(), scope.clone(), progress.clone()));
+    let abort = task.abort_handle();
+    let ended = tokio::time::timeout(scenario.timeout, task).await;
+    let mut progress = std::mem::take(&mut *lock(&progress));
+    let (at, what) = progress.current.take().unwrap_or_else(|| (scenario.at.clone(), "scenario".to_owned()));
+    let error = |actual: String| Failure {
+        kind: FailureKind::Error,
+        at: at.clone(),
+        what: what.clone(),
+        expected: "the scenario to run to its end".to_owned(),
+        actual,
+        diagnosis: Vec::new(),
+        evidence: None,
+    };
+    match ended {
+        Ok(Ok(())) => {}
+        Ok(Err(join_error)) => {
+            progress.failure.get_or_insert_with(|| error(format!("seatrial's task ended abnormally: {join_error}")));
+        }
+        Err(_) => {
+            abort.abort();
+            progress
+                .failure
+                .get_or_insert_with(|| error(format!("the scenario did not finish within its time limit of {:?}", scenario.timeout)));
+        }
+    }
+    let mut logs = Vec::new();
+    if progress.failure.is_some() {
+        for (name, live) in ordered_containers(&scope, &scenario) {
+            let lines = ctx.engine.logs(&live.id, Some(LOG_TAIL_LINES)).await.unwrap_or_else(|e| format!("(no log: {e})"));
+            logs.push(LogTail { container: name, lines });
+        }
+    }
+    let mut kept = Vec::new();
+    if ctx.keep && progress.failure.is_some() {
+        kept = describe_kept(&scope, &scenario);
+    } else if let Err(e) = scope.cleanup().await {
+        progress.failure.get_or_insert_with(|| error(format!("cleanup failed: {e}")));
+    }
+    for planned in scenario.steps.iter().skip(progress.steps.len()) {
+        progress.steps.push(StepOutcome {
+            at: planned.at.clone(),
+            summary: planned.step.summary(),
+            status: StepStatus::NotRun,
+            duration: Duration::ZERO,
+        });
+    }
+    ScenarioOutcome {
+        name: scenario.name.clone(),
+        test_name: scenario.test_name.clone(),
+        at: scenario.at.clone(),
+        steps: progress.steps,
+        failure: progress.failure,
+        logs,
+        duration: started.elapsed(),
+        kept,
+    }
+}
+
+fn ordered_containers(scope: &Scope, scenario: &PlannedScenario) -> Vec<(String, scope::LiveContainer)> {
+    let mut live = scope.containers();
+    live.sort_by_key(|(name, _)| scenario.containers.iter().position(|c| &c.name == name));
+    live
+}
+
+fn describe_kept(scope: &Scope, scenario: &PlannedScenario) -> Vec<String> {
+    let mut lines = vec![format!("network {}", scope.network_name())];
+    for (name, live) in ordered_containers(scope, scenario) {
+        let ports: Vec<String> = live.host_ports.iter().map(|(c, h)| format!("{c} -> 127.0.0.1:{h}")).collect();
+        lines.push(format!(
+            "container {name}: {} (ports {}); docker exec -it {} sh; docker logs {}",
+            live.config.name,
+            if ports.is_empty() { "none".to_owned() } else { ports.join(", ") },
+            live.config.name,
+            live.config.name
+        ));
+    }
+    lines.push(format!("remove with: seatrial clean --run {}", scope.labels.get(crate::engine::labels::RUN).cloned().unwrap_or_default()));
+    lines
+}
+
+async fn scenario_body(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>, scope: Scope, progress: SharedProgress) {
+    let set_current = |at: &Where, what: String| lock(&progress).current = Some((at.clone(), what));
+    // Bring the containers up, in the order written.
+    let mut network = None;
+    for container in &scenario.containers {
+        let what = format!("start of container `{}`", container.name);
+        let at = container.ready.as_ref().map_or_else(|| scenario.at.clone(), |r| r.at.clone());
+        set_current(&at, what.clone());
+        let result: Result<(), ImageOrHalt> = async {
+            let image = resolve_image(&ctx, container).await?;
+            if network.is_none() {
+                network = Some(scope.create_network().await?);
+            }
+            let config = container_config(&scope, container, image, network.clone().unwrap_or_default()).await?;
+            scope.create_container(&container.name, config).await?;
+            steps::start_and_wait(&ctx, &scope, container).await.map_err(ImageOrHalt::Halt)
+        }
+        .await;
+        if let Err((halt, at, what)) = result.map_err(|h| attribute(h, container, &scenario, &what)) {
+            lock(&progress).failure = Some(halt.into_failure(at, what));
+            return;
+        }
+    }
+    let total = scenario.steps.len();
+    for (index, planned) in scenario.steps.iter().enumerate() {
+        let what = format!("step {} of {total} ({})", index + 1, planned.step.summary());
+        set_current(&planned.at, what.clone());
+        let step_started = Instant::now();
+        let result = steps::run_step(&ctx, &scope, &scenario, &planned.step).await;
+        let status = if result.is_ok() { StepStatus::Passed } else { StepStatus::Failed };
+        lock(&progress).steps.push(StepOutcome {
+            at: planned.at.clone(),
+            summary: planned.step.summary(),
+            status,
+            duration: step_started.elapsed(),
+        });
+        if let Err(halt) = result {
+            lock(&progress).failure = Some(halt.into_failure(planned.at.clone(), what));
+            return;
+        }
+    }
+    lock(&progress).current = None;
+}
+
+/// A build failure belongs to the image's place in the file; anything else to the container's.
+fn attribute(halt: ImageOrHalt, container: &PlannedContainer, scenario: &PlannedScenario, what: &str) -> (Halt, Where, String) {
+    match halt {
+        ImageOrHalt::Build { halt, image_at, image } => (halt, image_at, format!("build of image `{image}`")),
+        ImageOrHalt::Halt(halt) => {
+            let at = container.ready.as_ref().map_or_else(|| scenario.at.clone(), |r| r.at.clone());
+            (halt, at, what.to_owned())
+        }
+    }
+}
+
+pub enum ImageOrHalt {
+    Build { halt: Halt, image_at: Where, image: String },
+    Halt(Halt),
+}
+
+impl<T: Into<Halt>> From<T> for ImageOrHalt {
+    fn from(h: T) -> Self {
+        ImageOrHalt::Halt(h.into())
+    }
+}
+
+async fn resolve_image(ctx: &RunContext, container: &PlannedContainer) -> Result<String, ImageOrHalt> {
+    match &container.image {
+        ImageRef::Built(image) => ctx.images.get(&ctx.engine, &ctx.run, image).await.map_err(|err| {
+            let log = err.log().unwrap_or_default();
+            let tail: Vec<&str> = log.lines().collect();
+            let tail = tail[tail.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
+            let mut diagnosis = Vec::new();
+            if let Some(step) = crate::engine::build::failed_instruction(log) {
+                diagnosis.push(format!("the build failed at `{step}`"));
+            }
+            ImageOrHalt::Build {
+                halt: Halt::Check {
+                    expected: format!("image `{}` builds from {}", image.name, image.context.display()),
+                    actual: err.to_string(),
+                    diagnosis,
+                    evidence: (!tail.is_empty()).then_some(tail),
+                },
+                image_at: image.at.clone(),
+                image: image.name.clone(),
+            }
+        }),
+        ImageRef::Engine(reference) => {
+            if !ctx.engine.has_image(reference).await? {
+                ctx.engine.pull_image(reference).await.map_err(|e| {
+                    Halt::check(
+                        format!("image `{reference}` on the engine or pullable"),
+                        format!("not on the engine, and the pull failed: {}", e.message),
+                    )
+                })?;
+            }
+            Ok(reference.clone())
+        }
+    }
+}
+
+async fn container_config(
+    scope: &Scope,
+    container: &PlannedContainer,
+    image: String,
+    network: String,
+) -> Result<ContainerConfig, EngineError> {
+    let mut mounts = Vec::new();
+    for mount in &container.mounts {
+        mounts.push(match mount {
+            Mount::Volume { name, target, read_only } => MountConfig::Volume {
+                name: scope.create_volume(name).await?,
+                target: target.clone(),
+                read_only: *read_only,
+            },
+            Mount::Bind { source, target, read_only } => {
+                MountConfig::Bind { source: source.clone(), target: target.clone(), read_only: *read_only }
+            }
+        });
+    }
+    Ok(ContainerConfig {
+        name: scope.container_name(&container.name),
+        image,
+        env: container.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        cmd: container.command.clone(),
+        entrypoint: container.entrypoint.clone(),
+        user: container.user.clone(),
+        workdir: container.workdir.clone(),
+        ports: container.ports.clone(),
+        mounts,
+        network,
+        alias: container.name.clone(),
+        labels: scope.labels.clone(),
+    })
+}

@@ -1,0 +1,163 @@
+//! The resources of one scenario: its network, volumes and containers, removed whatever happens
+//! (pass, failure, time limit, panic). State sits behind a lock so that the scenario's task and the
+//! cleanup that outlives it see the same list.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::engine::container::{ContainerConfig, ContainerState};
+use crate::engine::labels::{RunId, short_hash, slug};
+use crate::engine::{Engine, EngineError};
+
+/// A container of the scenario as seatrial knows it now.
+#[derive(Debug, Clone)]
+pub struct LiveContainer {
+    pub id: String,
+    pub config: ContainerConfig,
+    /// Container port -> host port, re-read after every lifecycle step.
+    pub host_ports: HashMap<u16, u16>,
+}
+
+#[derive(Debug, Default)]
+struct ScopeState {
+    network: Option<String>,
+    volumes: Vec<String>,
+    containers: HashMap<String, LiveContainer>,
+}
+
+/// One scenario's resources and the names they get.
+#[derive(Clone)]
+pub struct Scope {
+    engine: Engine,
+    /// `seatrial-<run>-<scenario>`: the prefix of every name.
+    pub prefix: String,
+    pub labels: HashMap<String, String>,
+    state: Arc<Mutex<ScopeState>>,
+}
+
+impl Scope {
+    pub fn new(engine: &Engine, run: &RunId, test_name: &str) -> Scope {
+        let prefix = format!("seatrial-{}-{}-{}", run.id, slug(test_name, 32), short_hash(test_name));
+        Scope {
+            engine: engine.clone(),
+            prefix,
+            labels: run.labels(Some(test_name)),
+            state: Arc::default(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, ScopeState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn network_name(&self) -> String {
+        self.prefix.clone()
+    }
+
+    pub fn volume_name(&self, volume: &str) -> String {
+        format!("{}-{}", self.prefix, slug(volume, 40))
+    }
+
+    pub fn container_name(&self, container: &str) -> String {
+        format!("{}-{}", self.prefix, slug(container, 40))
+    }
+
+    /// Refuses to create anything once the run is interrupted, so that the final sweep is final.
+    fn refuse_if_interrupted(&self, what: &str) -> Result<(), EngineError> {
+        if super::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(EngineError {
+                operation: "create",
+                resource: what.to_owned(),
+                message: "the run was interrupted".to_owned(),
+                status: None,
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn create_network(&self) -> Result<String, EngineError> {
+        self.refuse_if_interrupted("network")?;
+        let name = self.network_name();
+        let id = self.engine.create_network(&name, self.labels.clone()).await?;
+        self.state().network = Some(id);
+        Ok(name)
+    }
+
+    pub async fn create_volume(&self, volume: &str) -> Result<String, EngineError> {
+        let name = self.volume_name(volume);
+        if self.state().volumes.contains(&name) {
+            return Ok(name);
+        }
+        self.refuse_if_interrupted(&name)?;
+        self.engine.create_volume(&name, self.labels.clone()).await?;
+        self.state().volumes.push(name.clone());
+        Ok(name)
+    }
+
+    /// Creates a container (recorded before it starts, so that a failed start still gets removed).
+    pub async fn create_container(&self, key: &str, config: ContainerConfig) -> Result<String, EngineError> {
+        self.refuse_if_interrupted(&config.name)?;
+        let id = self.engine.create_container(&config).await?;
+        self.state()
+            .containers
+            .insert(key.to_owned(), LiveContainer { id: id.clone(), config, host_ports: HashMap::new() });
+        Ok(id)
+    }
+
+    /// Removes a container and forgets it (for `recreate`).
+    pub async fn remove_container(&self, key: &str) -> Result<Option<LiveContainer>, EngineError> {
+        let Some(live) = self.container(key) else { return Ok(None) };
+        self.engine.remove_container(&live.id).await?;
+        self.state().containers.remove(key);
+        Ok(Some(live))
+    }
+
+    pub fn container(&self, key: &str) -> Option<LiveContainer> {
+        self.state().containers.get(key).cloned()
+    }
+
+    /// Reads the container's state and records its host ports, which change on every restart.
+    pub async fn refresh(&self, key: &str) -> Result<ContainerState, EngineError> {
+        let id = self.container(key).map(|c| c.id).unwrap_or_else(|| self.container_name(key));
+        let state = self.engine.inspect_container(&id).await?;
+        if let Some(live) = self.state().containers.get_mut(key) {
+            live.host_ports = state.host_ports.clone();
+        }
+        Ok(state)
+    }
+
+    /// Scenario container names and ids, in no particular order.
+    pub fn containers(&self) -> Vec<(String, LiveContainer)> {
+        self.state().containers.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// Removes everything, containers first. Every removal is tried; the first error is returned.
+    pub async fn cleanup(&self) -> Result<(), EngineError> {
+        let (containers, network, volumes) = {
+            let mut state = self.state();
+            (
+                state.containers.drain().map(|(_, c)| c.id).collect::<Vec<_>>(),
+                state.network.take(),
+                std::mem::take(&mut state.volumes),
+            )
+        };
+        let mut first_error = None;
+        let removals = containers.iter().map(|id| self.engine.remove_container(id));
+        for result in futures_util::future::join_all(removals).await {
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(network) = network {
+            if let Err(e) = self.engine.remove_network(&network).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        for volume in volumes {
+            if let Err(e) = self.engine.remove_volume(&volume).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}

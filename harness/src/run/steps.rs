@@ -1,0 +1,166 @@
+//! Each step kind against the live containers: lifecycle steps re-resolve host ports and wait for
+//! readiness again; checks compare what came back with what the file expects.
+
+use std::time::{Duration, Instant};
+
+use super::ready::{describe_error, exited_halt, port_diagnosis, wait_ready};
+use super::scope::Scope;
+use super::{Halt, RunContext};
+use crate::check::{self, Mismatch};
+use crate::diagnose;
+use crate::scenario::plan::{Body, HttpStep, LogsStep, PlannedContainer, PlannedScenario, Step};
+
+/// Grace period for `restart` and the final removal: long enough for a clean shutdown.
+pub const RESTART_GRACE: Duration = Duration::from_secs(10);
+
+fn mismatches_to_halt(mismatches: Vec<Mismatch>, diagnosis: Vec<String>) -> Result<(), Halt> {
+    if mismatches.is_empty() {
+        return Ok(());
+    }
+    let expected = mismatches.iter().map(|m| m.expected.as_str()).collect::<Vec<_>>().join("; ");
+    let actual = mismatches.iter().map(|m| m.actual.as_str()).collect::<Vec<_>>().join("; ");
+    Err(Halt::Check { expected, actual, diagnosis, evidence: None })
+}
+
+fn planned<'a>(scenario: &'a PlannedScenario, name: &str) -> Option<&'a PlannedContainer> {
+    scenario.containers.iter().find(|c| c.name == name)
+}
+
+fn id_of(scope: &Scope, name: &str) -> Result<String, Halt> {
+    scope
+        .container(name)
+        .map(|c| c.id)
+        .ok_or_else(|| Halt::check(format!("container `{name}` exists"), "it was never created"))
+}
+
+/// Starts a created container and waits for its `ready:` check (or, without one, for it to be running).
+pub async fn start_and_wait(ctx: &RunContext, scope: &Scope, container: &PlannedContainer) -> Result<(), Halt> {
+    let id = id_of(scope, &container.name)?;
+    ctx.engine.start_container(&id).await?;
+    wait_after_lifecycle(ctx, scope, container).await
+}
+
+async fn wait_after_lifecycle(ctx: &RunContext, scope: &Scope, container: &PlannedContainer) -> Result<(), Halt> {
+    match &container.ready {
+        Some(ready) => wait_ready(ctx, scope, &container.name, ready).await,
+        None => exited_halt(ctx, scope, &container.name, format!("`{}` running", container.name)).await,
+    }
+}
+
+pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenario, step: &Step) -> Result<(), Halt> {
+    match step {
+        Step::Http(http) => http_step(ctx, scope, http).await,
+        Step::Exec(exec) => {
+            let id = id_of(scope, &exec.container)?;
+            let output = tokio::time::timeout(exec.timeout, ctx.engine.exec(&id, &exec.cmd, exec.user.as_deref()))
+                .await
+                .map_err(|_| {
+                    Halt::check(
+                        format!("`{}` finishes within {:?}", exec.cmd.join(" "), exec.timeout),
+                        "it was still running",
+                    )
+                })??;
+            mismatches_to_halt(check::exec::check_exec(exec, &output), Vec::new())
+        }
+        Step::Logs(logs) => logs_step(ctx, scope, logs).await,
+        Step::Restart(name) | Step::Start(name) | Step::Recreate(name) => {
+            let container =
+                planned(scenario, name).ok_or_else(|| Halt::check(format!("a container `{name}`"), "none"))?;
+            match step {
+                Step::Restart(_) => ctx.engine.restart_container(&id_of(scope, name)?, RESTART_GRACE).await?,
+                Step::Start(_) => ctx.engine.start_container(&id_of(scope, name)?).await?,
+                _ => {
+                    let live = scope
+                        .remove_container(name)
+                        .await?
+                        .ok_or_else(|| Halt::check(format!("container `{name}` exists"), "it does not"))?;
+                    let id = scope.create_container(name, live.config).await?;
+                    ctx.engine.start_container(&id).await?;
+                }
+            }
+            wait_after_lifecycle(ctx, scope, container).await
+        }
+        Step::Stop { container, within } => {
+            let id = id_of(scope, container)?;
+            // The grace period outlasts `within` by a second, so that a slow stop is seen, not cut short.
+            let grace = *within + Duration::from_secs(1);
+            let started = Instant::now();
+            ctx.engine.stop_container(&id, grace).await?;
+            let took = started.elapsed();
+            let state = scope.refresh(container).await?;
+            if took <= *within {
+                return Ok(());
+            }
+            let diagnosis = diagnose::ignored_sigterm(container, state.exit_code).into_iter().collect();
+            Err(Halt::Check {
+                expected: format!("`{container}` stops within {within:?}"),
+                actual: format!("it took {:.1}s (exit code {})", took.as_secs_f64(), state.exit_code),
+                diagnosis,
+                evidence: None,
+            })
+        }
+        Step::Sleep(duration) => {
+            tokio::time::sleep(*duration).await;
+            Ok(())
+        }
+    }
+}
+
+async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Result<(), Halt> {
+    let live = scope
+        .container(&http.container)
+        .ok_or_else(|| Halt::check(format!("container `{}` exists", http.container), "it does not"))?;
+    let Some(host_port) = live.host_ports.get(&http.port).copied() else {
+        return Err(Halt::check(
+            format!("port {} of `{}` published", http.port, http.container),
+            "no host port: is the container running?",
+        ));
+    };
+    let url = format!("http://127.0.0.1:{host_port}{}", http.path);
+    let method = reqwest::Method::from_bytes(http.method.as_bytes())
+        .map_err(|_| Halt::check("a valid HTTP method", http.method.clone()))?;
+    let mut request = ctx.http.request(method, &url).timeout(http.timeout);
+    for (name, value) in &http.headers {
+        request = request.header(name, value);
+    }
+    request = match &http.body {
+        Some(Body::Json(json)) => request.json(json),
+        Some(Body::Raw(raw)) => request.body(raw.clone()),
+        None => request,
+    };
+    let shown = format!("{} {}:{}{}", http.method, http.container, http.port, http.path);
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(err) => {
+            let mut diagnosis = Vec::new();
+            let expected = format!("an HTTP answer to {shown}");
+            exited_halt(ctx, scope, &http.container, expected.clone()).await?;
+            diagnosis.extend(port_diagnosis(ctx, scope, &http.container, http.port).await);
+            return Err(Halt::Check { expected, actual: describe_error(&err), diagnosis, evidence: None });
+        }
+    };
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let body = response.bytes().await.map_err(|e| Halt::check("a complete body", describe_error(&e)))?;
+    let answer = check::http::HttpAnswer { status, headers, body: String::from_utf8_lossy(&body).into_owned() };
+    mismatches_to_halt(check::http::check_http(&http.expect, &answer), Vec::new())
+}
+
+async fn logs_step(ctx: &RunContext, scope: &Scope, logs: &LogsStep) -> Result<(), Halt> {
+    let id = id_of(scope, &logs.container)?;
+    let deadline = Instant::now() + logs.within;
+    loop {
+        let log = ctx.engine.logs(&id, None).await?;
+        let mismatches = check::logs::check_logs(logs, &log);
+        // Only a missing text is worth waiting for; a forbidden one will not go away.
+        let waiting_helps = logs.contains.as_ref().is_some_and(|t| !log.contains(t.as_str()));
+        if mismatches.is_empty() || !waiting_helps || Instant::now() >= deadline {
+            return mismatches_to_halt(mismatches, Vec::new());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,249 @@
+//! Errors in scenario files, each pointing at a file, line and column, rendered like a compiler's.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+
+/// A 1-based line and column in a scenario file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Loc {
+    pub line: u64,
+    pub column: u64,
+}
+
+impl Loc {
+    /// The location serde-saphyr recorded, or `None` where it knows none (line 0).
+    pub fn from_saphyr(location: serde_saphyr::Location) -> Option<Loc> {
+        (location.line() > 0).then(|| Loc {
+            line: location.line(),
+            column: location.column().max(1),
+        })
+    }
+}
+
+/// What is wrong in a scenario file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ScenarioErrorKind {
+    #[error("cannot read the file: {0}")]
+    Read(String),
+    #[error("{0}")]
+    Yaml(String),
+    #[error("unknown key `{found}`")]
+    UnknownKey { found: String, expected: Vec<String> },
+    #[error("unknown step `{found}`")]
+    UnknownStep { found: String, expected: Vec<String> },
+    #[error("invalid duration `{text}`: {reason}")]
+    InvalidDuration { text: String, reason: String },
+    #[error("`{name}` is not a container of this scenario")]
+    UnknownContainer { name: String, known: Vec<String> },
+    #[error("no container of this scenario publishes port {port}")]
+    PortNotPublished { port: u16 },
+    #[error("port {port} is published by several containers ({containers}): say which with `container:`")]
+    AmbiguousPort { port: u16, containers: String },
+    #[error("`{path}` does not exist")]
+    MissingPath { path: String },
+    #[error("`{path}` is outside the scenario's folder `{root}`")]
+    PathEscapes { path: String, root: String },
+    #[error("the environment variable `{name}` is not set and has no default")]
+    UndefinedVariable { name: String },
+    #[error("invalid variable reference: {0}")]
+    BadVariable(String),
+    #[error("invalid regular expression: {0}")]
+    InvalidRegex(String),
+    #[error("invalid JSONPath `{path}`: {reason}")]
+    InvalidJsonPath { path: String, reason: String },
+    #[error("a scenario named `{0}` already exists in this run")]
+    DuplicateScenario(String),
+    #[error("invalid volume `{0}`: write `name:/path` for a named volume or `./dir:/path[:ro]` for a bind mount")]
+    InvalidVolume(String),
+    #[error("invalid HTTP method `{0}`")]
+    InvalidMethod(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// An error in a scenario file with where it is and the text it is in.
+#[derive(Debug, Clone)]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    pub loc: Option<Loc>,
+    pub kind: ScenarioErrorKind,
+    source_text: Arc<str>,
+}
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.loc {
+            Some(loc) => write!(f, "{}:{}:{}: {}", self.file.display(), loc.line, loc.column, self.kind),
+            None => write!(f, "{}: {}", self.file.display(), self.kind),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+impl ScenarioError {
+    pub fn new(file: &Path, source_text: Arc<str>, loc: Option<Loc>, kind: ScenarioErrorKind) -> Self {
+        ScenarioError {
+            file: file.to_path_buf(),
+            loc,
+            kind,
+            source_text,
+        }
+    }
+
+    /// A suggestion for the person who wrote the file.
+    pub fn help(&self) -> Option<String> {
+        use ScenarioErrorKind::*;
+        match &self.kind {
+            UnknownKey { found, expected } | UnknownStep { found, expected } => {
+                let known = expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
+                Some(match did_you_mean(found, expected) {
+                    Some(near) => format!("did you mean `{near}`? (expected one of {known})"),
+                    None => format!("expected one of {known}"),
+                })
+            }
+            UnknownContainer { name, known } => Some(match did_you_mean(name, known) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None if known.is_empty() => "this scenario defines no containers".to_owned(),
+                None => format!("the containers are: {}", known.join(", ")),
+            }),
+            InvalidDuration { .. } => Some("write durations like `500ms`, `30s`, `1m30s`".to_owned()),
+            UndefinedVariable { name } => Some(format!("set it, or give a default: `${{{name}:-value}}`")),
+            PathEscapes { .. } => Some("paths must stay below the folder of the scenario file".to_owned()),
+            PortNotPublished { port } => Some(format!("add {port} to the container's `ports:`")),
+            _ => None,
+        }
+    }
+
+    /// The whole message as a person reads it: `--> file:line:col`, the source line, a caret, and help.
+    pub fn render(&self, color: bool) -> String {
+        let title = self.kind.to_string();
+        let path = self.file.display().to_string();
+        let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+        let help = self.help();
+        let mut groups = Vec::new();
+        match self.loc.and_then(|loc| byte_span(&self.source_text, loc)) {
+            Some(span) => {
+                let line_range = line_window(&self.source_text, span.start);
+                let local = (span.start - line_range.start)..(span.end - line_range.start);
+                let snippet_text = &self.source_text[line_range.clone()];
+                let first_line = self.source_text[..line_range.start].matches('\n').count() + 1;
+                groups.push(
+                    Level::ERROR.primary_title(title.clone()).element(
+                        Snippet::source(snippet_text)
+                            .line_start(first_line)
+                            .path(path.clone())
+                            .annotation(AnnotationKind::Primary.span(local)),
+                    ),
+                );
+            }
+            None => {
+                groups.push(Group::with_title(Level::ERROR.primary_title(format!("{title}\n  --> {path}"))));
+            }
+        }
+        if let Some(help) = &help {
+            groups.push(Group::with_title(Level::HELP.secondary_title(help.clone())));
+        }
+        let mut out = renderer.render(&groups).to_string();
+        out.push('\n');
+        out
+    }
+}
+
+/// Renders many errors one after the other, with a closing count.
+pub fn render_all(errors: &[ScenarioError], color: bool) -> String {
+    let mut out = String::new();
+    for error in errors {
+        out.push_str(&error.render(color));
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "error: {} problem{} found",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    out
+}
+
+/// The nearest known name, when it is close enough to be a typo.
+pub fn did_you_mean<'a>(found: &str, known: &'a [String]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(found, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k.as_str())
+}
+
+/// The byte range of the token starting at `loc`: to the end of the word, at least one character.
+fn byte_span(text: &str, loc: Loc) -> Option<std::ops::Range<usize>> {
+    let line_start = if loc.line <= 1 {
+        0
+    } else {
+        text.match_indices('\n').nth(usize::try_from(loc.line).ok()? - 2)?.0 + 1
+    };
+    let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
+    let line = &text[line_start..line_end];
+    let column = usize::try_from(loc.column).ok()?.saturating_sub(1);
+    let start = line_start + line.char_indices().nth(column).map_or(line.len(), |(i, _)| i);
+    let rest = &text[start..line_end];
+    let token_len = rest
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace() || matches!(c, ':' | ',' | '}' | ']'))
+        .map_or(rest.len(), |(i, _)| i);
+    let end = start + token_len.max(rest.chars().next().map_or(0, char::len_utf8));
+    Some(start..end.max(start))
+}
+
+/// The lines around `at`: the line itself and the one before, for context.
+fn line_window(text: &str, at: usize) -> std::ops::Range<usize> {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let start = if line_start == 0 {
+        0
+    } else {
+        text[..line_start - 1].rfind('\n').map_or(0, |i| i + 1)
+    };
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    start..end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_a_near_key() {
+        let known = vec!["timeout".to_owned(), "http".to_owned()];
+        assert_eq!(did_you_mean("timout", &known), Some("timeout"));
+        assert_eq!(did_you_mean("zzz", &known), None);
+    }
+
+    #[test]
+    fn spans_the_word_at_the_location() {
+        let text = "a: 1\n  timout: 5s\n";
+        let span = byte_span(text, Loc { line: 2, column: 3 }).unwrap();
+        assert_eq!(&text[span], "timout");
+    }
+
+    #[test]
+    fn renders_file_line_column_and_caret() {
+        let text: Arc<str> = "scenarios:\n  - name: x\n    stepz: []\n".into();
+        let err = ScenarioError::new(
+            Path::new("s.yaml"),
+            text,
+            Some(Loc { line: 3, column: 5 }),
+            ScenarioErrorKind::UnknownKey {
+                found: "stepz".into(),
+                expected: vec!["steps".into(), "name".into()],
+            },
+        );
+        let out = err.render(false);
+        assert!(out.contains("--> s.yaml:3:5"), "{out}");
+        assert!(out.contains("^^^^^"), "{out}");
+        assert!(out.contains("did you mean `steps`?"), "{out}");
+    }
+}
