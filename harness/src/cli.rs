@@ -50,45 +50,84 @@ pub enum Command {
 /// libtest flags that take a value: the word after them is never a scenario path.
 const LIBTEST_VALUE_FLAGS: [&str; 6] = ["--test-threads", "--skip", "--logfile", "--color", "--format", "-Z"];
 
-/// Splits `run`'s words into scenario paths and libtest's arguments.
-pub fn split_run_args(words: &[String]) -> (Vec<PathBuf>, Vec<String>) {
-    let mut paths = Vec::new();
-    let mut libtest = Vec::new();
+/// `run`'s words after the first path: clap hands them over raw, our own flags included.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RunWords {
+    pub paths: Vec<PathBuf>,
+    pub libtest: Vec<String>,
+    pub junit: Option<PathBuf>,
+    pub keep: bool,
+}
+
+/// Splits `run`'s words into scenario paths, seatrial's own flags and libtest's arguments.
+pub fn split_run_args(words: &[String]) -> RunWords {
+    let mut out = RunWords::default();
     let mut value_expected = false;
+    let mut junit_expected = false;
     for word in words {
-        if value_expected {
-            libtest.push(word.clone());
+        if junit_expected {
+            out.junit = Some(PathBuf::from(word));
+            junit_expected = false;
+        } else if word == "--junit" {
+            junit_expected = true;
+        } else if let Some(path) = word.strip_prefix("--junit=") {
+            out.junit = Some(PathBuf::from(path));
+        } else if word == "--keep" {
+            out.keep = true;
+        } else if value_expected {
+            out.libtest.push(word.clone());
             value_expected = false;
         } else if LIBTEST_VALUE_FLAGS.contains(&word.as_str()) {
-            libtest.push(word.clone());
+            out.libtest.push(word.clone());
             value_expected = true;
         } else if !word.starts_with('-') && std::path::Path::new(word).exists() {
-            paths.push(PathBuf::from(word));
+            out.paths.push(PathBuf::from(word));
         } else {
-            libtest.push(word.clone());
+            out.libtest.push(word.clone());
         }
     }
-    (paths, libtest)
+    out
 }
 
 pub fn main_with(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run { junit, keep, args } => {
-            let (mut paths, libtest) = split_run_args(&args);
+            let words = split_run_args(&args);
+            let (mut paths, libtest) = (words.paths, words.libtest);
+            let junit = words.junit.unwrap_or(junit);
+            let keep = keep || words.keep;
             if paths.is_empty() {
                 paths.push(PathBuf::from("scenarios"));
             }
-            let arguments =
-                match libtest_mimic::Arguments::try_parse_from(std::iter::once("seatrial run".to_owned()).chain(libtest)) {
-                    Ok(arguments) => arguments,
-                    Err(e) => {
-                        let _ = e.print();
-                        return ExitCode::from(exit_codes::INVALID_INPUT);
-                    }
-                };
+            let arguments = match libtest_mimic::Arguments::try_parse_from(
+                std::iter::once("seatrial run".to_owned()).chain(libtest),
+            ) {
+                Ok(arguments) => arguments,
+                Err(e) => {
+                    let _ = e.print();
+                    return ExitCode::from(exit_codes::INVALID_INPUT);
+                }
+            };
             run_suite(&arguments, &SuiteOptions { paths, junit: Some(junit), keep })
         }
         Command::Check { paths } => crate::check_files(&paths),
         Command::Clean { dry_run, run } => crate::clean(dry_run, run),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_paths_flags_and_libtest_arguments() {
+        let words: Vec<String> = ["src", "--junit", "out.xml", "--test-threads", "src", "--exact", "name", "--keep"]
+            .map(String::from)
+            .into();
+        let split = split_run_args(&words);
+        assert_eq!(split.paths, vec![PathBuf::from("src")]);
+        assert_eq!(split.junit, Some(PathBuf::from("out.xml")));
+        assert!(split.keep);
+        assert_eq!(split.libtest, vec!["--test-threads", "src", "--exact", "name"]);
     }
 }

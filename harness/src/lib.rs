@@ -4,8 +4,8 @@
 //! the [`engine`], with [`check`] for assertions) -> [`report`] (outcomes -> console, JUnit).
 
 pub mod check;
-pub mod diagnose;
 pub mod cli;
+pub mod diagnose;
 pub mod engine;
 pub mod libtest;
 pub mod report;

@@ -62,10 +62,8 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
         }
     };
     if args.list {
-        let trials = scenarios
-            .iter()
-            .map(|s| Trial::test(s.test_name.clone(), || Ok(())).with_ignored_flag(s.ignore))
-            .collect();
+        let trials =
+            scenarios.iter().map(|s| Trial::test(s.test_name.clone(), || Ok(())).with_ignored_flag(s.ignore)).collect();
         let _listed = libtest_mimic::run(args, trials);
         return ExitCode::SUCCESS;
     }
@@ -119,10 +117,10 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
     let conclusion = libtest_mimic::run(args, trials);
 
     // Built images and anything a scenario could not remove.
-    if !options.keep {
-        if let Err(e) = runtime.block_on(engine.sweep(&SweepScope::Run(run_id.id.clone()), false)) {
-            eprintln!("warning: cleanup at the end of the run: {e}");
-        }
+    if !options.keep
+        && let Err(e) = runtime.block_on(engine.sweep(&SweepScope::Run(run_id.id.clone()), false))
+    {
+        eprintln!("warning: cleanup at the end of the run: {e}");
     }
     let write_failed = write_report(options.junit.as_deref(), &ledger, &[], started);
     if conclusion.has_failed() {
@@ -135,7 +133,12 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
 }
 
 /// Writes the JUnit report if one was asked for; says so on stderr. Returns whether writing failed.
-fn write_report(path: Option<&std::path::Path>, ledger: &RunLedger, interrupted: &[Interrupted], started: Instant) -> bool {
+fn write_report(
+    path: Option<&std::path::Path>,
+    ledger: &RunLedger,
+    interrupted: &[Interrupted],
+    started: Instant,
+) -> bool {
     let Some(path) = path else { return false };
     let mut outcomes = locked(&ledger.outcomes).clone();
     outcomes.sort_by(|a, b| a.test_name.cmp(&b.test_name));
@@ -156,7 +159,8 @@ fn write_report(path: Option<&std::path::Path>, ledger: &RunLedger, interrupted:
 /// interrupted scenarios as errors, and exit 130 / 143.
 async fn on_signal(engine: Engine, run_id: RunId, ledger: Arc<RunLedger>, junit: Option<PathBuf>, started: Instant) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
         return;
     };
     let (code, name) = tokio::select! {

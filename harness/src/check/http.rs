@@ -17,7 +17,8 @@ pub fn check_http(expect: &HttpExpect, answer: &HttpAnswer) -> Vec<Mismatch> {
     let body = || excerpt(&answer.body, 300);
     match expect.status {
         Some(status) if status != answer.status => {
-            mismatches.push(Mismatch::new(format!("status {status}"), format!("status {}, body {}", answer.status, body())));
+            mismatches
+                .push(Mismatch::new(format!("status {status}"), format!("status {}, body {}", answer.status, body())));
         }
         None if !(200..300).contains(&answer.status) => {
             mismatches.push(Mismatch::new("a 2xx status", format!("status {}, body {}", answer.status, body())));
@@ -27,26 +28,24 @@ pub fn check_http(expect: &HttpExpect, answer: &HttpAnswer) -> Vec<Mismatch> {
     for (name, value) in &expect.headers {
         let found: Vec<&str> = answer.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect();
         if !found.iter().any(|v| v == value) {
-            let actual = if found.is_empty() { "no such header".to_owned() } else { format!("{name}: {}", found.join(", ")) };
+            let actual =
+                if found.is_empty() { "no such header".to_owned() } else { format!("{name}: {}", found.join(", ")) };
             mismatches.push(Mismatch::new(format!("header {name}: {value}"), actual));
         }
     }
-    if let Some(text) = &expect.body_contains {
-        if !answer.body.contains(text.as_str()) {
-            mismatches.push(Mismatch::new(format!("body contains {text:?}"), format!("body {}", body())));
-        }
+    if let Some(text) = &expect.body_contains
+        && !answer.body.contains(text.as_str())
+    {
+        mismatches.push(Mismatch::new(format!("body contains {text:?}"), format!("body {}", body())));
     }
-    if let Some(regex) = &expect.body_regex {
-        if !regex.is_match(&answer.body) {
-            mismatches.push(Mismatch::new(format!("body matches /{}/", regex.as_str()), format!("body {}", body())));
-        }
+    if let Some(regex) = &expect.body_regex
+        && !regex.is_match(&answer.body)
+    {
+        mismatches.push(Mismatch::new(format!("body matches /{}/", regex.as_str()), format!("body {}", body())));
     }
     if !expect.json.is_empty() {
         match serde_json::from_str::<serde_json::Value>(&answer.body) {
-            Err(err) => mismatches.push(Mismatch::new(
-                "a JSON body",
-                format!("not JSON ({err}): {}", body()),
-            )),
+            Err(err) => mismatches.push(Mismatch::new("a JSON body", format!("not JSON ({err}): {}", body()))),
             Ok(document) => {
                 for expectation in &expect.json {
                     let nodes = expectation.path.query(&document).all();

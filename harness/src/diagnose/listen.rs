@@ -63,12 +63,13 @@ pub async fn listeners(engine: &Engine, container_id: &str, pid: i64) -> Option<
         // The pid is only ours to read when this host runs the container (not a VM behind the socket):
         // its cgroup then names the container.
         let ours = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|c| c.contains(container_id));
-        if let Ok(tcp) = tcp {
-            if engine.is_local() && ours {
-                let mut found = parse_proc_net_tcp(&tcp);
-                found.extend(parse_proc_net_tcp(&tcp6));
-                return Some(found);
-            }
+        if let Ok(tcp) = tcp
+            && engine.is_local()
+            && ours
+        {
+            let mut found = parse_proc_net_tcp(&tcp);
+            found.extend(parse_proc_net_tcp(&tcp6));
+            return Some(found);
         }
     }
     let cmd = ["cat", "/proc/net/tcp", "/proc/net/tcp6"].map(str::to_owned);

@@ -3,7 +3,42 @@
 
 pub mod listen;
 
-use crate::engine::container::ContainerState;
+use crate::engine::container::{ContainerConfig, ContainerState, MountConfig};
+
+/// Places where programs keep caches and runtime files, not data: their loss on re-creation is normal.
+const NOT_DATA: [&str; 8] = ["/tmp", "/run", "/var/run", "/var/cache", "/var/log", "/root/.cache", "/proc", "/dev"];
+
+/// Of a container's changed files (engine diff), those that look like data a re-creation loses: files
+/// outside every mount, not caches, not bytecode.
+pub fn data_files(changes: &[String], config: &ContainerConfig) -> Vec<String> {
+    let mounted: Vec<&str> = config
+        .mounts
+        .iter()
+        .map(|m| match m {
+            MountConfig::Volume { target, .. } | MountConfig::Bind { target, .. } => target.as_str(),
+        })
+        .collect();
+    let below = |path: &str, dir: &str| path == dir || path.starts_with(&format!("{}/", dir.trim_end_matches('/')));
+    changes
+        .iter()
+        .filter(|p| !NOT_DATA.iter().any(|d| below(p, d)) && !mounted.iter().any(|d| below(p, d)))
+        .filter(|p| !p.contains("__pycache__") && !p.ends_with(".pyc") && !p.ends_with(".pid") && !p.ends_with(".lock"))
+        .filter(|p| p.rsplit('/').next().is_some_and(|name| name.contains('.')))
+        .cloned()
+        .collect()
+}
+
+/// Data written to a container's own layer is gone once the container is re-created.
+pub fn discarded_on_recreate(container: &str, files: &[String]) -> String {
+    let shown: Vec<&str> = files.iter().take(5).map(String::as_str).collect();
+    let more = if files.len() > 5 { format!(" and {} more", files.len() - 5) } else { String::new() };
+    format!(
+        "re-creating `{container}` discarded files it had written to its own layer, outside every volume: {}{more}. \
+         Data that must survive re-creation belongs on a volume (point the app's data path, e.g. its database \
+         file, at the mounted folder)",
+        shown.join(", ")
+    )
+}
 
 /// What a container's exit says, with the last line of a Python traceback when the log has one.
 pub fn exited(name: &str, state: &ContainerState, log: &str) -> String {
@@ -24,10 +59,7 @@ pub fn exited(name: &str, state: &ContainerState, log: &str) -> String {
 pub fn traceback_last_line(log: &str) -> Option<&str> {
     let lines: Vec<&str> = log.lines().collect();
     let start = lines.iter().rposition(|l| l.starts_with("Traceback (most recent call last)"))?;
-    lines[start + 1..]
-        .iter()
-        .find(|l| !l.starts_with(' ') && !l.trim().is_empty())
-        .map(|l| l.trim())
+    lines[start + 1..].iter().find(|l| !l.starts_with(' ') && !l.trim().is_empty()).map(|l| l.trim())
 }
 
 /// A stop that took the whole grace period and ended in SIGKILL means PID 1 did not act on SIGTERM.
@@ -45,6 +77,29 @@ pub fn ignored_sigterm(name: &str, exit_code: i64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_files_skip_mounts_caches_and_folders() {
+        let config = ContainerConfig {
+            name: "c".into(),
+            image: "i".into(),
+            env: vec![],
+            cmd: None,
+            entrypoint: None,
+            user: None,
+            workdir: None,
+            ports: vec![],
+            mounts: vec![MountConfig::Volume { name: "v".into(), target: "/data".into(), read_only: false }],
+            network: "n".into(),
+            alias: "c".into(),
+            labels: Default::default(),
+        };
+        let changes: Vec<String> =
+            ["/app", "/app/db.sqlite3", "/data/db.sqlite3", "/tmp/x.txt", "/app/notes/__pycache__/v.cpython-311.pyc"]
+                .map(String::from)
+                .into();
+        assert_eq!(data_files(&changes, &config), vec!["/app/db.sqlite3".to_owned()]);
+    }
 
     #[test]
     fn finds_the_exception_of_a_traceback() {

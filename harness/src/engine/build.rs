@@ -59,8 +59,10 @@ pub fn context_tar(context: &Path, dockerfile: &str) -> Result<Vec<u8>, BuildErr
     builder.mode(tar::HeaderMode::Deterministic);
     let mut stack = vec![PathBuf::new()];
     while let Some(relative) = stack.pop() {
-        let mut entries: Vec<_> =
-            std::fs::read_dir(context.join(&relative)).map_err(io_error)?.collect::<Result<_, _>>().map_err(io_error)?;
+        let mut entries: Vec<_> = std::fs::read_dir(context.join(&relative))
+            .map_err(io_error)?
+            .collect::<Result<_, _>>()
+            .map_err(io_error)?;
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let rel = relative.join(entry.file_name());

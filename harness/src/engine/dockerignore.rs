@@ -106,9 +106,30 @@ fn clean(path: &str) -> String {
 fn compile(pattern: &str) -> Result<Regex, String> {
     let mut re = String::from("^");
     let chars: Vec<char> = pattern.chars().collect();
+    let mut in_class = false;
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
+        if in_class {
+            // Inside `[...]` ranges and negation keep their meaning; only a backslash escapes.
+            match c {
+                ']' => {
+                    in_class = false;
+                    re.push(']');
+                }
+                '^' | '!' if chars[i - 1] == '[' => re.push('^'),
+                '\\' => {
+                    if let Some(next) = chars.get(i + 1) {
+                        re.push_str(&regex::escape(&next.to_string()));
+                        i += 1;
+                    }
+                }
+                '[' => re.push_str("\\["),
+                other => re.push(other),
+            }
+            i += 1;
+            continue;
+        }
         match c {
             '*' if chars.get(i + 1) == Some(&'*') => {
                 i += 1;
@@ -131,9 +152,10 @@ fn compile(pattern: &str) -> Result<Regex, String> {
                     re.push_str("\\\\");
                 }
             }
-            '[' | ']' => re.push(c),
-            '^' if i > 0 && chars[i - 1] == '[' => re.push('^'),
-            '!' if i > 0 && chars[i - 1] == '[' => re.push('^'),
+            '[' => {
+                in_class = true;
+                re.push('[');
+            }
             other => re.push_str(&regex::escape(&other.to_string())),
         }
         i += 1;
@@ -219,12 +241,15 @@ mod tests {
             ("a(b)c/def", "a(b)c/def", true),
             ("a(b)c/def", "a(b)c/xyz", false),
             ("a.|)$(}+{bc", "a.|)$(}+{bc", true),
-            ("dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true),
+            (
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                true,
+            ),
         ];
         for (pattern, path, want) in cases {
             let path = path.trim_end_matches('/');
-            let got = DockerIgnore::parse(pattern).unwrap().patterns[0].regex.is_match(path)
-                || ignored(pattern, path);
+            let got = DockerIgnore::parse(pattern).unwrap().patterns[0].regex.is_match(path) || ignored(pattern, path);
             assert_eq!(got, *want, "pattern {pattern:?} path {path:?}");
         }
     }

@@ -48,9 +48,7 @@ impl Default for RunId {
 }
 
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
 }
 
 /// A name the engine accepts (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`), lower-case, at most `max` characters.

@@ -43,7 +43,9 @@ impl EngineError {
 /// Why there is no engine to talk to.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("cannot reach the container engine at {host}: {message}\n  (is the Docker daemon running? DOCKER_HOST selects another engine)")]
+    #[error(
+        "cannot reach the container engine at {host}: {message}\n  (is the Docker daemon running? DOCKER_HOST selects another engine)"
+    )]
     Unreachable { host: String, message: String },
 }
 
@@ -66,13 +68,12 @@ impl Engine {
     pub async fn connect() -> Result<Engine, ConnectError> {
         let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned());
         let unreachable = |message: String| ConnectError::Unreachable { host: host.clone(), message };
-        let docker = if std::env::var_os("DOCKER_HOST").is_none()
-            && !std::path::Path::new("/var/run/docker.sock").exists()
-        {
-            Docker::connect_with_podman_defaults().map_err(|e| unreachable(e.to_string()))?
-        } else {
-            Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?
-        };
+        let docker =
+            if std::env::var_os("DOCKER_HOST").is_none() && !std::path::Path::new("/var/run/docker.sock").exists() {
+                Docker::connect_with_podman_defaults().map_err(|e| unreachable(e.to_string()))?
+            } else {
+                Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?
+            };
         let docker = tokio::time::timeout(std::time::Duration::from_secs(10), docker.negotiate_version())
             .await
             .map_err(|_| unreachable("no answer within 10s".to_owned()))?

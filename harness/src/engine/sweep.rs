@@ -41,10 +41,8 @@ impl SweepReport {
 fn is_dead(resource_labels: &HashMap<String, String>) -> bool {
     let same_host = resource_labels.get(HOSTNAME).is_some_and(|h| *h == labels::hostname());
     let pid = resource_labels.get(PID).and_then(|p| p.parse::<u32>().ok());
-    if same_host {
-        if let Some(pid) = pid {
-            return pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists();
-        }
+    if same_host && let Some(pid) = pid {
+        return pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists();
     }
     let started = resource_labels.get(STARTED).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -68,17 +66,19 @@ impl Engine {
 
         let containers = self
             .docker
-            .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters.clone()), ..Default::default() }))
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters.clone()),
+                ..Default::default()
+            }))
             .await
             .map_err(|e| EngineError::new("list containers", RUN, e))?;
         for c in containers {
             if wanted(&c.labels.clone().unwrap_or_default()) {
                 let id = c.id.unwrap_or_default();
                 report.containers.push(c.names.and_then(|n| n.first().cloned()).unwrap_or_else(|| id.clone()));
-                if !dry_run {
-                    if let Err(e) = self.remove_container(&id).await {
-                        report.errors.push(e);
-                    }
+                if !dry_run && let Err(e) = self.remove_container(&id).await {
+                    report.errors.push(e);
                 }
             }
         }
@@ -92,10 +92,8 @@ impl Engine {
             if wanted(&n.labels.clone().unwrap_or_default()) {
                 let id = n.id.unwrap_or_default();
                 report.networks.push(n.name.unwrap_or_else(|| id.clone()));
-                if !dry_run {
-                    if let Err(e) = self.remove_network(&id).await.or_else(ignore_not_found) {
-                        report.errors.push(e);
-                    }
+                if !dry_run && let Err(e) = self.remove_network(&id).await.or_else(ignore_not_found) {
+                    report.errors.push(e);
                 }
             }
         }
@@ -108,10 +106,8 @@ impl Engine {
         for v in volumes.volumes.unwrap_or_default() {
             if wanted(&v.labels) {
                 report.volumes.push(v.name.clone());
-                if !dry_run {
-                    if let Err(e) = self.remove_volume(&v.name).await.or_else(ignore_not_found) {
-                        report.errors.push(e);
-                    }
+                if !dry_run && let Err(e) = self.remove_volume(&v.name).await.or_else(ignore_not_found) {
+                    report.errors.push(e);
                 }
             }
         }
@@ -125,10 +121,8 @@ impl Engine {
             if wanted(&image.labels) {
                 let name = image.repo_tags.first().cloned().unwrap_or_else(|| image.id.clone());
                 report.images.push(name);
-                if !dry_run {
-                    if let Err(e) = self.remove_image(&image.id).await {
-                        report.errors.push(e);
-                    }
+                if !dry_run && let Err(e) = self.remove_image(&image.id).await {
+                    report.errors.push(e);
                 }
             }
         }

@@ -46,7 +46,11 @@ fn suite_for<'a>(suites: &'a mut Vec<TestSuite>, name: &str) -> &'a mut TestSuit
 }
 
 /// Builds the report's XML: one suite per scenario file.
-pub fn to_xml(outcomes: &[ScenarioOutcome], interrupted: &[Interrupted], total: Duration) -> Result<String, JunitError> {
+pub fn to_xml(
+    outcomes: &[ScenarioOutcome],
+    interrupted: &[Interrupted],
+    total: Duration,
+) -> Result<String, JunitError> {
     let mut report = Report::new("seatrial");
     report.set_time(total);
     let mut suites: Vec<TestSuite> = Vec::new();
@@ -59,7 +63,10 @@ pub fn to_xml(outcomes: &[ScenarioOutcome], interrupted: &[Interrupted], total: 
                     FailureKind::Error => NonSuccessKind::Error,
                 };
                 let mut status = TestCaseStatus::non_success(kind);
-                status.set_message(xml_safe(&format!("{}: expected {}; actual {}", failure.what, failure.expected, failure.actual)));
+                status.set_message(xml_safe(&format!(
+                    "{}: expected {}; actual {}",
+                    failure.what, failure.expected, failure.actual
+                )));
                 status.set_type(match failure.kind {
                     FailureKind::Failed => "check failed",
                     FailureKind::Error => "error",
@@ -147,7 +154,10 @@ mod tests {
             at: Where { file: Arc::from(Path::new("s.yaml")), loc: None },
             steps: vec![],
             failure,
-            logs: vec![LogTail { container: "web".into(), lines: "a\u{0}b \u{1b}[31mred\u{1b}[0m \u{FFFF}\u{FFFE} ]]> <&>\n".into() }],
+            logs: vec![LogTail {
+                container: "web".into(),
+                lines: "a\u{0}b \u{1b}[31mred\u{1b}[0m \u{FFFF}\u{FFFE} ]]> <&>\n".into(),
+            }],
             duration: Duration::from_millis(1234),
             kept: vec![],
         }

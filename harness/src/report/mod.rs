@@ -6,6 +6,14 @@ use std::fmt::Write as _;
 
 use crate::run::outcome::{FailureKind, ScenarioOutcome};
 
+/// Container output made safe to print: control characters (ANSI escapes, NUL) shown as escapes, so
+/// that a container cannot repaint the terminal or hide text in a report.
+pub fn printable(line: &str) -> String {
+    line.chars()
+        .map(|c| if c.is_control() && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() })
+        .collect()
+}
+
 /// The whole story of a failed scenario: which step, where in the file, expected, actual, why, and the
 /// last log lines of every container of the scenario.
 pub fn render_failure(outcome: &ScenarioOutcome) -> String {
@@ -25,7 +33,7 @@ pub fn render_failure(outcome: &ScenarioOutcome) -> String {
     if let Some(evidence) = &failure.evidence {
         let _ = writeln!(out, "  output:");
         for line in evidence.lines() {
-            let _ = writeln!(out, "    | {line}");
+            let _ = writeln!(out, "    | {}", printable(line));
         }
     }
     for tail in &outcome.logs {
@@ -36,7 +44,7 @@ pub fn render_failure(outcome: &ScenarioOutcome) -> String {
         }
         let _ = writeln!(out, "  log of `{}` (last {} lines):", tail.container, lines.len());
         for line in lines {
-            let _ = writeln!(out, "    | {line}");
+            let _ = writeln!(out, "    | {}", printable(line));
         }
     }
     if !outcome.kept.is_empty() {

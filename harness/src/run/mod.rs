@@ -11,11 +11,12 @@ pub mod steps;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::diagnose;
 use crate::engine::container::{ContainerConfig, MountConfig};
 use crate::engine::labels::RunId;
 use crate::engine::{Engine, EngineError};
-use crate::scenario::plan::{ImageRef, Mount, PlannedContainer, PlannedScenario};
 use crate::scenario::Where;
+use crate::scenario::plan::{ImageRef, Mount, PlannedContainer, PlannedScenario};
 use outcome::{Failure, FailureKind, LogTail, ScenarioOutcome, StepOutcome, StepStatus};
 use scope::Scope;
 
@@ -123,15 +124,16 @@ pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) 
         }
         Err(_) => {
             abort.abort();
-            progress
-                .failure
-                .get_or_insert_with(|| error(format!("the scenario did not finish within its time limit of {:?}", scenario.timeout)));
+            progress.failure.get_or_insert_with(|| {
+                error(format!("the scenario did not finish within its time limit of {:?}", scenario.timeout))
+            });
         }
     }
     let mut logs = Vec::new();
     if progress.failure.is_some() {
         for (name, live) in ordered_containers(&scope, &scenario) {
-            let lines = ctx.engine.logs(&live.id, Some(LOG_TAIL_LINES)).await.unwrap_or_else(|e| format!("(no log: {e})"));
+            let lines =
+                ctx.engine.logs(&live.id, Some(LOG_TAIL_LINES)).await.unwrap_or_else(|e| format!("(no log: {e})"));
             logs.push(LogTail { container: name, lines });
         }
     }
@@ -179,7 +181,10 @@ fn describe_kept(scope: &Scope, scenario: &PlannedScenario) -> Vec<String> {
             live.config.name
         ));
     }
-    lines.push(format!("remove with: seatrial clean --run {}", scope.labels.get(crate::engine::labels::RUN).cloned().unwrap_or_default()));
+    lines.push(format!(
+        "remove with: seatrial clean --run {}",
+        scope.labels.get(crate::engine::labels::RUN).cloned().unwrap_or_default()
+    ));
     lines
 }
 
@@ -219,7 +224,12 @@ async fn scenario_body(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>, sco
             status,
             duration: step_started.elapsed(),
         });
-        if let Err(halt) = result {
+        if let Err(mut halt) = result {
+            if let Halt::Check { diagnosis, .. } = &mut halt {
+                for (container, files) in scope.discarded() {
+                    diagnosis.push(diagnose::discarded_on_recreate(&container, &files));
+                }
+            }
             lock(&progress).failure = Some(halt.into_failure(planned.at.clone(), what));
             return;
         }
@@ -228,7 +238,12 @@ async fn scenario_body(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>, sco
 }
 
 /// A build failure belongs to the image's place in the file; anything else to the container's.
-fn attribute(halt: ImageOrHalt, container: &PlannedContainer, scenario: &PlannedScenario, what: &str) -> (Halt, Where, String) {
+fn attribute(
+    halt: ImageOrHalt,
+    container: &PlannedContainer,
+    scenario: &PlannedScenario,
+    what: &str,
+) -> (Halt, Where, String) {
     match halt {
         ImageOrHalt::Build { halt, image_at, image } => (halt, image_at, format!("build of image `{image}`")),
         ImageOrHalt::Halt(halt) => {

@@ -39,13 +39,28 @@ pub async fn exited_halt(ctx: &RunContext, scope: &Scope, name: &str, expected: 
     })
 }
 
-/// Waits until `ready` holds for container `name`.
-pub async fn wait_ready(ctx: &RunContext, scope: &Scope, name: &str, ready: &Ready) -> Result<(), Halt> {
+/// How often a log readiness text already appears: after a restart the old output is still in the log,
+/// so readiness means the text appearing once more.
+pub async fn log_baseline(ctx: &RunContext, scope: &Scope, name: &str, ready: Option<&Ready>) -> usize {
+    let (Some(Ready { check: ReadyCheck::Log(text), .. }), Some(live)) = (ready, scope.container(name)) else {
+        return 0;
+    };
+    ctx.engine.logs(&live.id, None).await.map_or(0, |log| log.matches(text.as_str()).count())
+}
+
+/// Waits until `ready` holds for container `name`; a log text must appear more than `log_baseline` times.
+pub async fn wait_ready(
+    ctx: &RunContext,
+    scope: &Scope,
+    name: &str,
+    ready: &Ready,
+    log_baseline: usize,
+) -> Result<(), Halt> {
     let deadline = Instant::now() + ready.timeout;
     let expected = format!("`{name}` ready within {:?}: {}", ready.timeout, describe(&ready.check));
     loop {
         exited_halt(ctx, scope, name, expected.clone()).await?;
-        let last_problem = match probe(ctx, scope, name, &ready.check).await {
+        let last_problem = match probe(ctx, scope, name, &ready.check, log_baseline).await {
             Ok(()) => return Ok(()),
             Err(problem) => problem,
         };
@@ -73,22 +88,32 @@ pub async fn port_diagnosis(ctx: &RunContext, scope: &Scope, name: &str, port: u
     diagnose::listen::explain_port(name, port, &listeners)
 }
 
-async fn probe(ctx: &RunContext, scope: &Scope, name: &str, check: &ReadyCheck) -> Result<(), String> {
+async fn probe(
+    ctx: &RunContext,
+    scope: &Scope,
+    name: &str,
+    check: &ReadyCheck,
+    log_baseline: usize,
+) -> Result<(), String> {
     let live = scope.container(name).ok_or_else(|| format!("container `{name}` is gone"))?;
-    let host_port = |port: &u16| {
-        live.host_ports.get(port).copied().ok_or_else(|| format!("port {port} is not published (yet)"))
-    };
+    let host_port =
+        |port: &u16| live.host_ports.get(port).copied().ok_or_else(|| format!("port {port} is not published (yet)"));
     match check {
         ReadyCheck::Http { port, path, status } => {
             let url = format!("http://127.0.0.1:{}{path}", host_port(port)?);
-            let answer = ctx.http.get(&url).timeout(Duration::from_secs(2)).send().await.map_err(|e| describe_error(&e))?;
+            let answer =
+                ctx.http.get(&url).timeout(Duration::from_secs(2)).send().await.map_err(|e| describe_error(&e))?;
             let code = answer.status().as_u16();
             let good = status.map_or((200..400).contains(&code), |s| s == code);
             if good { Ok(()) } else { Err(format!("GET {path} answered {code}")) }
         }
         ReadyCheck::Log(text) => {
             let log = ctx.engine.logs(&live.id, None).await.map_err(|e| e.to_string())?;
-            if log.contains(text.as_str()) { Ok(()) } else { Err(format!("the log does not contain {text:?} yet")) }
+            if log.matches(text.as_str()).count() > log_baseline {
+                Ok(())
+            } else {
+                Err(format!("the log does not contain {text:?} (again) yet"))
+            }
         }
         ReadyCheck::Exec(cmd) => {
             let output = ctx.engine.exec(&live.id, cmd, None).await.map_err(|e| e.to_string())?;
@@ -114,17 +139,27 @@ async fn tcp_answers(host_port: u16) -> Result<(), String> {
     }
 }
 
-/// reqwest's error with its causes, which say what really happened (`connection refused`).
+/// What went wrong with a request, in words that do not depend on timing: the raw transport error says
+/// "reset by peer" or "closed before message completed" for the same cause, depending on the race.
 pub fn describe_error(err: &reqwest::Error) -> String {
-    let mut text = if err.is_timeout() { "no answer before the timeout".to_owned() } else { err.to_string() };
+    if err.is_timeout() {
+        return "no answer before the timeout".to_owned();
+    }
+    let mut chain = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
         source = cause.source();
     }
-    text
+    let lower = chain.to_ascii_lowercase();
+    if lower.contains("refused") {
+        "the connection was refused".to_owned()
+    } else if lower.contains("reset") || lower.contains("closed") || lower.contains("connection error") {
+        "the connection was closed without an HTTP answer".to_owned()
+    } else if err.is_decode() || err.is_body() {
+        format!("the answer could not be read: {chain}")
+    } else {
+        chain
+    }
 }

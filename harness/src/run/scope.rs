@@ -20,6 +20,8 @@ pub struct LiveContainer {
 
 #[derive(Debug, Default)]
 struct ScopeState {
+    /// Files a re-creation threw away with a container's own layer, by container.
+    discarded: HashMap<String, Vec<String>>,
     network: Option<String>,
     volumes: Vec<String>,
     containers: HashMap<String, LiveContainer>,
@@ -38,12 +40,7 @@ pub struct Scope {
 impl Scope {
     pub fn new(engine: &Engine, run: &RunId, test_name: &str) -> Scope {
         let prefix = format!("seatrial-{}-{}-{}", run.id, slug(test_name, 32), short_hash(test_name));
-        Scope {
-            engine: engine.clone(),
-            prefix,
-            labels: run.labels(Some(test_name)),
-            state: Arc::default(),
-        }
+        Scope { engine: engine.clone(), prefix, labels: run.labels(Some(test_name)), state: Arc::default() }
     }
 
     fn state(&self) -> MutexGuard<'_, ScopeState> {
@@ -112,6 +109,18 @@ impl Scope {
         Ok(Some(live))
     }
 
+    /// Records the files that a container's re-creation discarded.
+    pub fn record_discarded(&self, key: &str, files: Vec<String>) {
+        if !files.is_empty() {
+            self.state().discarded.entry(key.to_owned()).or_default().extend(files);
+        }
+    }
+
+    /// Files re-creations discarded, by container.
+    pub fn discarded(&self) -> Vec<(String, Vec<String>)> {
+        self.state().discarded.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     pub fn container(&self, key: &str) -> Option<LiveContainer> {
         self.state().containers.get(key).cloned()
     }
@@ -148,10 +157,10 @@ impl Scope {
                 first_error.get_or_insert(e);
             }
         }
-        if let Some(network) = network {
-            if let Err(e) = self.engine.remove_network(&network).await {
-                first_error.get_or_insert(e);
-            }
+        if let Some(network) = network
+            && let Err(e) = self.engine.remove_network(&network).await
+        {
+            first_error.get_or_insert(e);
         }
         for volume in volumes {
             if let Err(e) = self.engine.remove_volume(&volume).await {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::ready::{describe_error, exited_halt, port_diagnosis, wait_ready};
+use super::ready::{describe_error, exited_halt, log_baseline, port_diagnosis, wait_ready};
 use super::scope::Scope;
 use super::{Halt, RunContext};
 use crate::check::{self, Mismatch};
@@ -37,12 +37,17 @@ fn id_of(scope: &Scope, name: &str) -> Result<String, Halt> {
 pub async fn start_and_wait(ctx: &RunContext, scope: &Scope, container: &PlannedContainer) -> Result<(), Halt> {
     let id = id_of(scope, &container.name)?;
     ctx.engine.start_container(&id).await?;
-    wait_after_lifecycle(ctx, scope, container).await
+    wait_after_lifecycle(ctx, scope, container, 0).await
 }
 
-async fn wait_after_lifecycle(ctx: &RunContext, scope: &Scope, container: &PlannedContainer) -> Result<(), Halt> {
+async fn wait_after_lifecycle(
+    ctx: &RunContext,
+    scope: &Scope,
+    container: &PlannedContainer,
+    log_baseline: usize,
+) -> Result<(), Halt> {
     match &container.ready {
-        Some(ready) => wait_ready(ctx, scope, &container.name, ready).await,
+        Some(ready) => wait_ready(ctx, scope, &container.name, ready, log_baseline).await,
         None => exited_halt(ctx, scope, &container.name, format!("`{}` running", container.name)).await,
     }
 }
@@ -66,10 +71,19 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
         Step::Restart(name) | Step::Start(name) | Step::Recreate(name) => {
             let container =
                 planned(scenario, name).ok_or_else(|| Halt::check(format!("a container `{name}`"), "none"))?;
+            // A re-created container starts with an empty log; a restarted one keeps its old output.
+            let baseline = match step {
+                Step::Recreate(_) => 0,
+                _ => log_baseline(ctx, scope, name, container.ready.as_ref()).await,
+            };
             match step {
                 Step::Restart(_) => ctx.engine.restart_container(&id_of(scope, name)?, RESTART_GRACE).await?,
                 Step::Start(_) => ctx.engine.start_container(&id_of(scope, name)?).await?,
                 _ => {
+                    if let Some(old) = scope.container(name) {
+                        let changes = ctx.engine.container_changes(&old.id).await.unwrap_or_default();
+                        scope.record_discarded(name, diagnose::data_files(&changes, &old.config));
+                    }
                     let live = scope
                         .remove_container(name)
                         .await?
@@ -78,7 +92,7 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
                     ctx.engine.start_container(&id).await?;
                 }
             }
-            wait_after_lifecycle(ctx, scope, container).await
+            wait_after_lifecycle(ctx, scope, container, baseline).await
         }
         Step::Stop { container, within } => {
             let id = id_of(scope, container)?;

@@ -16,10 +16,7 @@ pub struct Loc {
 impl Loc {
     /// The location serde-saphyr recorded, or `None` where it knows none (line 0).
     pub fn from_saphyr(location: serde_saphyr::Location) -> Option<Loc> {
-        (location.line() > 0).then(|| Loc {
-            line: location.line(),
-            column: location.column().max(1),
-        })
+        (location.line() > 0).then(|| Loc { line: location.line(), column: location.column().max(1) })
     }
 }
 
@@ -86,12 +83,7 @@ impl std::error::Error for ScenarioError {}
 
 impl ScenarioError {
     pub fn new(file: &Path, source_text: Arc<str>, loc: Option<Loc>, kind: ScenarioErrorKind) -> Self {
-        ScenarioError {
-            file: file.to_path_buf(),
-            loc,
-            kind,
-            source_text,
-        }
+        ScenarioError { file: file.to_path_buf(), loc, kind, source_text }
     }
 
     /// A suggestion for the person who wrote the file.
@@ -160,12 +152,7 @@ pub fn render_all(errors: &[ScenarioError], color: bool) -> String {
         out.push_str(&error.render(color));
         out.push('\n');
     }
-    let _ = writeln!(
-        out,
-        "error: {} problem{} found",
-        errors.len(),
-        if errors.len() == 1 { "" } else { "s" }
-    );
+    let _ = writeln!(out, "error: {} problem{} found", errors.len(), if errors.len() == 1 { "" } else { "s" });
     out
 }
 
@@ -181,11 +168,8 @@ pub fn did_you_mean<'a>(found: &str, known: &'a [String]) -> Option<&'a str> {
 
 /// The byte range of the token starting at `loc`: to the end of the word, at least one character.
 fn byte_span(text: &str, loc: Loc) -> Option<std::ops::Range<usize>> {
-    let line_start = if loc.line <= 1 {
-        0
-    } else {
-        text.match_indices('\n').nth(usize::try_from(loc.line).ok()? - 2)?.0 + 1
-    };
+    let line_start =
+        if loc.line <= 1 { 0 } else { text.match_indices('\n').nth(usize::try_from(loc.line).ok()? - 2)?.0 + 1 };
     let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
     let line = &text[line_start..line_end];
     let column = usize::try_from(loc.column).ok()?.saturating_sub(1);
@@ -202,11 +186,7 @@ fn byte_span(text: &str, loc: Loc) -> Option<std::ops::Range<usize>> {
 /// The lines around `at`: the line itself and the one before, for context.
 fn line_window(text: &str, at: usize) -> std::ops::Range<usize> {
     let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-    let start = if line_start == 0 {
-        0
-    } else {
-        text[..line_start - 1].rfind('\n').map_or(0, |i| i + 1)
-    };
+    let start = if line_start == 0 { 0 } else { text[..line_start - 1].rfind('\n').map_or(0, |i| i + 1) };
     let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
     start..end
 }
@@ -236,10 +216,7 @@ mod tests {
             Path::new("s.yaml"),
             text,
             Some(Loc { line: 3, column: 5 }),
-            ScenarioErrorKind::UnknownKey {
-                found: "stepz".into(),
-                expected: vec!["steps".into(), "name".into()],
-            },
+            ScenarioErrorKind::UnknownKey { found: "stepz".into(), expected: vec!["steps".into(), "name".into()] },
         );
         let out = err.render(false);
         assert!(out.contains("--> s.yaml:3:5"), "{out}");

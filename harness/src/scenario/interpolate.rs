@@ -22,8 +22,7 @@ pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Resul
             out.push('$');
             rest = tail;
         } else if let Some(body) = after.strip_prefix('{') {
-            let close = body
-                .find('}')
+            let close = matching_brace(body)
                 .ok_or_else(|| InterpolateError::Malformed(format!("`${{` without a closing `}}` in `{text}`")))?;
             let inner = &body[..close];
             let (name, default) = match inner.split_once(":-") {
@@ -46,6 +45,21 @@ pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Resul
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The index of the `}` that closes the `${` just before `body`, skipping nested `${...}` in defaults.
+fn matching_brace(body: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let bytes = body.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'{' if i > 0 && bytes[i - 1] == b'$' => depth += 1,
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]

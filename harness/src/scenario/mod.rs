@@ -65,9 +65,22 @@ fn saphyr_error(path: &Path, text: &Arc<str>, err: &serde_saphyr::Error) -> Scen
             expected: expected.iter().map(|s| (*s).to_owned()).collect(),
         },
         E::SerdeMissingField { field, .. } => ScenarioErrorKind::Yaml(format!("missing key `{field}`")),
+        E::InvalidScalar { ty, .. } => ScenarioErrorKind::Yaml(format!("expected {}", describe_type(ty))),
         other => ScenarioErrorKind::Yaml(strip_location_suffix(&other.to_string())),
     };
     ScenarioError::new(path, text.clone(), loc, kind)
+}
+
+/// What a Rust scalar type means to the person writing the file.
+fn describe_type(ty: &str) -> String {
+    match ty {
+        "u16" => "a whole number from 0 to 65535 (a port, a status)".to_owned(),
+        "u8" | "u32" | "u64" | "usize" => "a whole number of 0 or more".to_owned(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_owned(),
+        "bool" => "`true` or `false`".to_owned(),
+        "f32" | "f64" => "a number".to_owned(),
+        other => format!("a value of type {other}"),
+    }
 }
 
 fn innermost(err: &serde_saphyr::Error) -> &serde_saphyr::Error {

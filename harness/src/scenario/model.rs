@@ -114,7 +114,7 @@ fn root_path() -> String {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StepSpec {
-    Http(HttpStepSpec),
+    Http(Box<HttpStepSpec>),
     Exec(ExecStepSpec),
     Logs(LogsStepSpec),
     Restart(String),

@@ -282,18 +282,26 @@ impl Planner<'_> {
 
     /// A path below the scenario's folder; `..` and symlinks that leave it are refused.
     fn confined_path(&mut self, text: &str, at: Option<Loc>) -> Option<PathBuf> {
+        let escapes = Path::new(text).is_absolute()
+            || Path::new(text)
+                .components()
+                .try_fold(0i32, |depth, c| match c {
+                    Component::ParentDir if depth == 0 => None,
+                    Component::ParentDir => Some(depth - 1),
+                    Component::Normal(_) => Some(depth + 1),
+                    _ => Some(depth),
+                })
+                .is_none();
+        if escapes {
+            self.error(at, ScenarioErrorKind::PathEscapes { path: text.to_owned(), root: display_dir(&self.root) });
+            return None;
+        }
         let joined = self.root.join(text);
         let canonical_root = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
         match joined.canonicalize() {
             Ok(real) if real.starts_with(&canonical_root) => Some(real),
             Ok(_) => {
-                self.error(
-                    at,
-                    ScenarioErrorKind::PathEscapes {
-                        path: text.to_owned(),
-                        root: display_dir(&self.root),
-                    },
-                );
+                self.error(at, ScenarioErrorKind::PathEscapes { path: text.to_owned(), root: display_dir(&self.root) });
                 None
             }
             Err(_) => {
@@ -359,17 +367,13 @@ impl Planner<'_> {
             }
             None => ("Dockerfile".to_owned(), loc(&build.context)),
         };
-        if let Some(context) = &context {
-            if !context.join(&dockerfile.0).is_file() {
-                let path = context.join(&dockerfile.0).display().to_string();
-                self.error(dockerfile.1, ScenarioErrorKind::MissingPath { path });
-            }
+        if let Some(context) = &context
+            && !context.join(&dockerfile.0).is_file()
+        {
+            let path = context.join(&dockerfile.0).display().to_string();
+            self.error(dockerfile.1, ScenarioErrorKind::MissingPath { path });
         }
-        let args = build
-            .args
-            .iter()
-            .map(|(k, v)| (k.clone(), self.var(&v.value.0, loc(v))))
-            .collect();
+        let args = build.args.iter().map(|(k, v)| (k.clone(), self.var(&v.value.0, loc(v)))).collect();
         let target = build.target.as_ref().map(|t| self.var(&t.value, loc(t)));
         let timeout = self.duration(&build.timeout, DEFAULT_BUILD_TIMEOUT);
         Some(PlannedImage {
@@ -391,11 +395,8 @@ impl Planner<'_> {
         images: &HashMap<String, Arc<PlannedImage>>,
     ) -> PlannedScenario {
         let s = &spec.value;
-        let containers: Vec<PlannedContainer> = s
-            .containers
-            .iter()
-            .map(|(cname, c)| self.container(cname, c, images))
-            .collect();
+        let containers: Vec<PlannedContainer> =
+            s.containers.iter().map(|(cname, c)| self.container(cname, c, images)).collect();
         let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
         let mut running: HashSet<String> = names.iter().cloned().collect();
         let mut steps = Vec::new();
@@ -452,18 +453,7 @@ impl Planner<'_> {
         let user = c.user.as_ref().map(|u| self.var(&u.value, loc(u)));
         let workdir = c.workdir.as_ref().map(|w| self.var(&w.value, loc(w)));
         let ready = c.ready.as_ref().and_then(|r| self.ready(r, &ports));
-        PlannedContainer {
-            name: name.to_owned(),
-            image,
-            ports,
-            mounts,
-            env,
-            command,
-            entrypoint,
-            user,
-            workdir,
-            ready,
-        }
+        PlannedContainer { name: name.to_owned(), image, ports, mounts, env, command, entrypoint, user, workdir, ready }
     }
 
     fn mount(&mut self, spec: &Spanned<String>) -> Option<Mount> {
@@ -584,19 +574,22 @@ impl Planner<'_> {
                             .collect();
                         match publishing.as_slice() {
                             [one] => (*one).to_owned(),
+                            // Reported, and the rest of the step is still checked.
                             [] => {
                                 self.error(loc(&h.port), ScenarioErrorKind::PortNotPublished { port: h.port.value });
-                                return None;
+                                String::new()
                             }
                             many => {
                                 let containers = many.join(", ");
                                 self.error(at, ScenarioErrorKind::AmbiguousPort { port: h.port.value, containers });
-                                return None;
+                                String::new()
                             }
                         }
                     }
                 };
-                self.require_running(&container, at, running, "http");
+                if !container.is_empty() {
+                    self.require_running(&container, at, running, "http");
+                }
                 let method = match &h.method {
                     Some(m) => {
                         let upper = m.value.trim().to_ascii_uppercase();
@@ -704,10 +697,7 @@ impl Planner<'_> {
                         ScenarioErrorKind::Invalid(format!("`{}` is already stopped at this step", s.container)),
                     );
                 }
-                Step::Stop {
-                    container: s.container.clone(),
-                    within: self.duration(&s.within, DEFAULT_STOP_WITHIN),
-                }
+                Step::Stop { container: s.container.clone(), within: self.duration(&s.within, DEFAULT_STOP_WITHIN) }
             }
             StepSpec::Sleep(d) => Step::Sleep(self.duration(&Some(d.clone()), Duration::ZERO)),
         };
@@ -715,10 +705,10 @@ impl Planner<'_> {
     }
 
     fn http_expect(&mut self, e: &HttpExpectSpec, at: Option<Loc>) -> HttpExpect {
-        if let Some(status) = e.status {
-            if !(100..=599).contains(&status) {
-                self.error(at, ScenarioErrorKind::Invalid(format!("{status} is not an HTTP status")));
-            }
+        if let Some(status) = e.status
+            && !(100..=599).contains(&status)
+        {
+            self.error(at, ScenarioErrorKind::Invalid(format!("{status} is not an HTTP status")));
         }
         let body_regex = e.body_regex.as_ref().and_then(|r| {
             let text = self.var(&r.value, loc(r));
@@ -734,10 +724,8 @@ impl Planner<'_> {
         for (path_text, value) in &e.json {
             match serde_json_path::JsonPath::parse(path_text) {
                 Ok(path) => json.push(JsonExpectation { path_text: path_text.clone(), path, value: value.clone() }),
-                Err(err) => self.error(
-                    at,
-                    ScenarioErrorKind::InvalidJsonPath { path: path_text.clone(), reason: err.to_string() },
-                ),
+                Err(err) => self
+                    .error(at, ScenarioErrorKind::InvalidJsonPath { path: path_text.clone(), reason: err.to_string() }),
             }
         }
         HttpExpect {

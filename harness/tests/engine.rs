@@ -1,0 +1,284 @@
+//! The real binary against the real engine: failing scenarios fail at the right step with the right
+//! message, Ctrl-C and SIGKILL leave nothing behind, `--keep` keeps, and reports stay valid.
+//! These tests need a container engine and fail loudly when none answers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the crate sits in the workspace").to_path_buf()
+}
+
+fn seatrial() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_seatrial"));
+    command.current_dir(workspace()).env("NO_COLOR", "1");
+    command
+}
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().expect("the docker CLI runs")
+}
+
+/// Panics with a clear message when no engine answers: these tests never pass without one.
+fn require_engine() {
+    let info = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
+    match info {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!("no container engine answers: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(e) => panic!("cannot run the docker CLI to reach the engine: {e}"),
+    }
+    let image = docker(&["image", "inspect", "seatrial/busybox"]);
+    assert!(
+        image.status.success(),
+        "the stand-in image seatrial/busybox is missing: run fixtures/base-images/make-base-images.sh"
+    );
+}
+
+/// Everything on the engine that a seatrial process with this pid made.
+fn leftovers(pid: u32) -> Vec<String> {
+    let filter = format!("label=org.seatrial.pid={pid}");
+    let mut found = Vec::new();
+    for (kind, args) in [
+        ("container", vec!["ps", "-aq", "--filter", &filter]),
+        ("volume", vec!["volume", "ls", "-q", "--filter", &filter]),
+        ("network", vec!["network", "ls", "-q", "--filter", &filter]),
+        ("image", vec!["images", "-q", "--filter", &filter]),
+    ] {
+        let out = docker(&args);
+        for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()) {
+            found.push(format!("{kind} {line}"));
+        }
+    }
+    found
+}
+
+fn validate_junit(path: &Path) {
+    let schema = workspace().join("../shared/junit/jenkins-xunit-junit-10.xsd");
+    let schema =
+        if schema.exists() { schema } else { workspace().join("harness/tests/junit/jenkins-xunit-junit-10.xsd") };
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(path)
+        .output()
+        .expect("xmllint (Debian's libxml2-utils) is needed to validate JUnit reports");
+    assert!(out.status.success(), "JUnit report does not validate:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// libtest prints each failure as `---- name ----` followed by its message.
+fn failure_sections(stdout: &str) -> Vec<(String, String)> {
+    let mut sections = Vec::new();
+    let mut lines = stdout.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(name) = line.strip_prefix("---- ").and_then(|l| l.strip_suffix(" ----")) else { continue };
+        let mut body = String::new();
+        while let Some(next) = lines.peek() {
+            if next.starts_with("---- ") || next.starts_with("failures:") {
+                break;
+            }
+            body.push_str(next);
+            body.push('\n');
+            lines.next();
+        }
+        sections.push((name.to_owned(), body.trim_end().to_owned() + "\n"));
+    }
+    sections
+}
+
+fn redactions() -> Vec<(String, &'static str)> {
+    vec![
+        (regex_escape(&workspace().display().to_string()), "[ROOT]"),
+        (r"http://127\.0\.0\.1:\d+".into(), "http://127.0.0.1:[PORT]"),
+        (r"took \d+\.\ds".into(), "took [TIME]"),
+        (r"\b[0-9a-f]{12}\b".into(), "[ID]"),
+        (r"\w+ \d{1,2}, \d{4} - \d\d:\d\d:\d\d".into(), "[DATE]"),
+        (r"Django version [0-9.]+".into(), "Django version [VERSION]"),
+    ]
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '/' { c.to_string() } else { format!("\\{c}") }).collect()
+}
+
+#[test]
+fn failing_scenarios_fail_at_the_right_step_with_the_right_message() {
+    require_engine();
+    let report = tempfile::tempdir().expect("a temporary folder");
+    let junit = report.path().join("junit.xml");
+    let child = seatrial()
+        .args(["run", "harness/tests/failing", "--junit"])
+        .arg(&junit)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("seatrial starts");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("seatrial ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "some scenarios fail, so exit 1:\n{stdout}");
+    assert!(stdout.contains("0 passed; 12 failed"), "every scenario in failing/ fails:\n{stdout}");
+    let sections = failure_sections(&stdout);
+    assert_eq!(sections.len(), 12, "{stdout}");
+    let settings = {
+        let mut s = insta::Settings::clone_current();
+        for (pattern, replacement) in redactions() {
+            s.add_filter(&pattern, replacement);
+        }
+        s.set_prepend_module_to_snapshot(false);
+        s
+    };
+    for (name, message) in &sections {
+        let snapshot = format!("failing__{}", name.replace("::", "__").replace(' ', "_"));
+        settings.bind(|| insta::assert_snapshot!(snapshot, message));
+    }
+    // The classic: the database outside the volume fails at the step after `recreate`, and says why.
+    let (_, classic) = sections.iter().find(|(n, _)| n == "recreate::notes are lost on re-creation").expect("ran");
+    assert!(classic.contains("step 3 of 3") && classic.contains("recreate.yaml:19:9"), "{classic}");
+    assert!(classic.contains("/app/db.sqlite3"), "{classic}");
+    validate_junit(&junit);
+    assert_eq!(leftovers(pid), Vec::<String>::new(), "the run must remove everything it made");
+}
+
+fn write_scenario(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("interrupt.yaml");
+    std::fs::write(&path, text).expect("write scenario");
+    path
+}
+
+const LONG_SCENARIO: &str = r#"
+scenarios:
+  - name: waits a long time
+    containers:
+      box:
+        image: seatrial/busybox
+        command: [sh, -c, "trap 'exit 0' TERM; echo up; sleep 3600 & wait"]
+        volumes: ["state:/state"]
+        ready: { log: up }
+    steps:
+      - sleep: 120s
+"#;
+
+/// Waits until the seatrial process `pid` has a running container on the engine.
+fn wait_for_container(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let filter = format!("label=org.seatrial.pid={pid}");
+        let out = docker(&["ps", "-q", "--filter", &filter]);
+        if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("seatrial (pid {pid}) started no container within 60s");
+}
+
+#[test]
+fn ctrl_c_removes_everything_and_reports_the_scenario_as_interrupted() {
+    require_engine();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let scenario = write_scenario(dir.path(), LONG_SCENARIO);
+    let junit = dir.path().join("junit.xml");
+    let mut child = seatrial()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--junit")
+        .arg(&junit)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("seatrial starts");
+    let pid = child.id();
+    wait_for_container(pid);
+    assert!(Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill runs").success());
+    let status = child.wait().expect("seatrial ends");
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(leftovers(pid), Vec::<String>::new(), "Ctrl-C must remove everything the run made");
+    let xml = std::fs::read_to_string(&junit).expect("the report is written on Ctrl-C");
+    assert!(xml.contains("interrupted by SIGINT"), "{xml}");
+    validate_junit(&junit);
+}
+
+#[test]
+fn a_killed_run_is_swept_by_clean() {
+    require_engine();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let scenario = write_scenario(dir.path(), LONG_SCENARIO);
+    let mut child = seatrial()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--junit")
+        .arg(dir.path().join("junit.xml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("seatrial starts");
+    let pid = child.id();
+    wait_for_container(pid);
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    assert!(!leftovers(pid).is_empty(), "SIGKILL leaves the run's resources behind");
+    let listed = seatrial().args(["clean", "--dry-run"]).output().expect("clean runs");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("would remove container"), "{listed:?}");
+    assert!(!leftovers(pid).is_empty(), "--dry-run removes nothing");
+    let cleaned = seatrial().arg("clean").output().expect("clean runs");
+    assert!(cleaned.status.success(), "{cleaned:?}");
+    assert_eq!(leftovers(pid), Vec::<String>::new(), "clean removes what the killed run left");
+}
+
+#[test]
+fn keep_leaves_a_failed_scenario_and_says_how_to_reach_it() {
+    require_engine();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let scenario = write_scenario(
+        dir.path(),
+        r#"
+scenarios:
+  - name: fails and is kept
+    containers:
+      box:
+        image: seatrial/busybox
+        command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]
+    steps:
+      - exec: { container: box, cmd: ["false"] }
+"#,
+    );
+    let child = seatrial()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--keep", "--junit"])
+        .arg(dir.path().join("junit.xml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("seatrial starts");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("seatrial ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.contains("kept for debugging") && stdout.contains("docker exec -it seatrial-"), "{stdout}");
+    let kept = leftovers(pid);
+    assert!(kept.iter().any(|k| k.starts_with("container")), "{kept:?}");
+    let run_id = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("remove with: seatrial clean --run "))
+        .expect("the message says how to remove what was kept")
+        .to_owned();
+    let cleaned = seatrial().args(["clean", "--run", &run_id]).output().expect("clean runs");
+    assert!(cleaned.status.success(), "{cleaned:?}");
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+}
+
+#[test]
+fn bad_files_exit_2_with_file_line_and_column() {
+    insta::glob!("bad/*.yaml", |path| {
+        let relative = path.strip_prefix(workspace()).expect("inside the workspace");
+        let out = seatrial().arg("check").arg(relative).output().expect("seatrial check runs");
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        let run = seatrial().arg("run").arg(relative).output().expect("seatrial run runs");
+        assert_eq!(run.status.code(), Some(2), "run refuses the same file before starting anything");
+        assert_eq!(run.stderr, out.stderr, "run reports the same errors as check");
+        insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr));
+    });
+}
