@@ -147,7 +147,8 @@ impl Engine {
             exposed_ports: Some(exposed),
             labels: Some(config.labels.clone()),
             host_config: Some(host_config),
-            networking_config: Some(NetworkingConfig {
+            // The default bridge knows no aliases: only a scenario network gets the endpoint settings.
+            networking_config: (config.network != "bridge").then(|| NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(config.network.clone(), endpoint)])),
             }),
             ..Default::default()

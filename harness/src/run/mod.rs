@@ -23,6 +23,9 @@ use scope::Scope;
 /// Set when the run is interrupted: from then on nothing new is created.
 pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// The engine's default network, used by scenarios of a single container.
+pub const DEFAULT_NETWORK: &str = "bridge";
+
 /// Lines of each container's log shown with a failure.
 pub const LOG_TAIL_LINES: usize = 20;
 
@@ -170,7 +173,10 @@ fn ordered_containers(scope: &Scope, scenario: &PlannedScenario) -> Vec<(String,
 }
 
 fn describe_kept(scope: &Scope, scenario: &PlannedScenario) -> Vec<String> {
-    let mut lines = vec![format!("network {}", scope.network_name())];
+    let mut lines = Vec::new();
+    if scenario.containers.len() > 1 {
+        lines.push(format!("network {}", scope.network_name()));
+    }
     for (name, live) in ordered_containers(scope, scenario) {
         let ports: Vec<String> = live.host_ports.iter().map(|(c, h)| format!("{c} -> 127.0.0.1:{h}")).collect();
         lines.push(format!(
@@ -199,7 +205,14 @@ async fn scenario_body(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>, sco
         let result: Result<(), ImageOrHalt> = async {
             let image = resolve_image(&ctx, container).await?;
             if network.is_none() {
-                network = Some(scope.create_network().await?);
+                // Containers that talk to each other need a network of their own to find each other by
+                // name; a lone container uses the engine's default bridge, as `docker run` does, which
+                // saves a network create and remove (0.25 s of a 1.2 s lifecycle, measured in bench/).
+                network = Some(if scenario.containers.len() > 1 {
+                    scope.create_network().await?
+                } else {
+                    DEFAULT_NETWORK.to_owned()
+                });
             }
             let config = container_config(&scope, container, image, network.clone().unwrap_or_default()).await?;
             scope.create_container(&container.name, config).await?;
