@@ -102,18 +102,26 @@ fn regex_escape(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '/' { c.to_string() } else { format!("\\{c}") }).collect()
 }
 
+/// Starts `seatrial run PATH --junit JUNIT EXTRA...` with stdout piped and stderr dropped.
+fn spawn_run(path: &Path, junit: &Path, extra: &[&str]) -> std::process::Child {
+    seatrial()
+        .arg("run")
+        .arg(path)
+        .arg("--junit")
+        .arg(junit)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("seatrial starts")
+}
+
 #[test]
 fn failing_scenarios_fail_at_the_right_step_with_the_right_message() {
     require_engine();
     let report = tempfile::tempdir().expect("a temporary folder");
     let junit = report.path().join("junit.xml");
-    let child = seatrial()
-        .args(["run", "harness/tests/failing", "--junit"])
-        .arg(&junit)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("seatrial starts");
+    let child = spawn_run(Path::new("harness/tests/failing"), &junit, &[]);
     let pid = child.id();
     let out = child.wait_with_output().expect("seatrial ends");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -180,15 +188,7 @@ fn ctrl_c_removes_everything_and_reports_the_scenario_as_interrupted() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let scenario = write_scenario(dir.path(), LONG_SCENARIO);
     let junit = dir.path().join("junit.xml");
-    let mut child = seatrial()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--junit")
-        .arg(&junit)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("seatrial starts");
+    let mut child = spawn_run(&scenario, &junit, &[]);
     let pid = child.id();
     wait_for_container(pid);
     assert!(Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill runs").success());
@@ -205,15 +205,7 @@ fn a_killed_run_is_swept_by_clean() {
     require_engine();
     let dir = tempfile::tempdir().expect("a temporary folder");
     let scenario = write_scenario(dir.path(), LONG_SCENARIO);
-    let mut child = seatrial()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--junit")
-        .arg(dir.path().join("junit.xml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("seatrial starts");
+    let mut child = spawn_run(&scenario, &dir.path().join("junit.xml"), &[]);
     let pid = child.id();
     wait_for_container(pid);
     child.kill().expect("SIGKILL");
@@ -244,15 +236,7 @@ scenarios:
       - exec: { container: box, cmd: ["false"] }
 "#,
     );
-    let child = seatrial()
-        .arg("run")
-        .arg(&scenario)
-        .args(["--keep", "--junit"])
-        .arg(dir.path().join("junit.xml"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("seatrial starts");
+    let child = spawn_run(&scenario, &dir.path().join("junit.xml"), &["--keep"]);
     let pid = child.id();
     let out = child.wait_with_output().expect("seatrial ends");
     let stdout = String::from_utf8_lossy(&out.stdout);
