@@ -2,7 +2,9 @@
 //! A Rust project does the same with its own folder: this file is the whole recipe.
 
 fn main() -> std::process::ExitCode {
-    let scenarios = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    // The canonical path reads better in failure messages than `harness/../scenarios`.
+    let scenarios = folder.canonicalize().unwrap_or(folder);
     let options = seatrial::libtest::SuiteOptions {
         paths: vec![scenarios],
         // Set SEATRIAL_JUNIT to also get seatrial's JUnit report (nextest writes its own).

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, Mount, MountType, NetworkCreateRequest,
-    NetworkingConfig, PortBinding, VolumeCreateRequest,
+    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, HostConfigLogConfig, Mount, MountType,
+    NetworkCreateRequest, NetworkingConfig, PortBinding, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions, RestartContainerOptions,
@@ -15,6 +15,11 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::{Engine, EngineError};
+
+/// Processes a container may run: enough for any server, too few for a fork bomb to hurt the host.
+pub const DEFAULT_PIDS_LIMIT: i64 = 1024;
+/// Memory a container may use (2 GiB).
+pub const DEFAULT_MEMORY_LIMIT: i64 = 2 << 30;
 
 /// Most of a container's log that seatrial keeps in memory; a log flood cannot exhaust us.
 pub const LOG_CAPTURE_LIMIT: usize = 4 << 20;
@@ -132,8 +137,18 @@ impl Engine {
             port_bindings: Some(bindings),
             mounts: Some(mounts),
             network_mode: Some(config.network.clone()),
+            // Safety defaults: a fork bomb, a memory hog or a log flood harms only its own container.
             privileged: Some(false),
             init: Some(false),
+            pids_limit: Some(DEFAULT_PIDS_LIMIT),
+            memory: Some(DEFAULT_MEMORY_LIMIT),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".to_owned()),
+                config: Some(HashMap::from([
+                    ("max-size".to_owned(), "20m".to_owned()),
+                    ("max-file".to_owned(), "1".to_owned()),
+                ])),
+            }),
             ..Default::default()
         };
         let endpoint = EndpointSettings { aliases: Some(vec![config.alias.clone()]), ..Default::default() };

@@ -6,12 +6,39 @@ use std::fmt::Write as _;
 
 use crate::run::outcome::{FailureKind, ScenarioOutcome};
 
-/// Container output made safe to print: control characters (ANSI escapes, NUL) shown as escapes, so
-/// that a container cannot repaint the terminal or hide text in a report.
+/// Container output made safe to print: ANSI escape sequences (colours, cursor moves) removed, other
+/// control characters (NUL, a lone ESC) shown as escapes, so that a container cannot repaint the terminal
+/// or hide text in a report.
 pub fn printable(line: &str) -> String {
-    line.chars()
-        .map(|c| if c.is_control() && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() })
-        .collect()
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            // A CSI sequence ends with a byte in @..~.
+            for end in chars.by_ref() {
+                if ('@'..='~').contains(&end) {
+                    break;
+                }
+            }
+        } else if c.is_control() && c != '\t' {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printable_drops_ansi_and_escapes_controls() {
+        assert_eq!(
+            super::printable("\u{1b}[91mred\u{1b}[0m nul \u{0} esc \u{1b}x\ttab"),
+            "red nul \\u{0} esc \\u{1b}x\ttab"
+        );
+    }
 }
 
 /// The whole story of a failed scenario: which step, where in the file, expected, actual, why, and the
