@@ -30,17 +30,6 @@ pub fn printable(line: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn printable_drops_ansi_and_escapes_controls() {
-        assert_eq!(
-            super::printable("\u{1b}[91mred\u{1b}[0m nul \u{0} esc \u{1b}x\ttab"),
-            "red nul \\u{0} esc \\u{1b}x\ttab"
-        );
-    }
-}
-
 /// The whole story of a failed scenario: which step, where in the file, expected, actual, why, and the
 /// last log lines of every container of the scenario.
 pub fn render_failure(outcome: &ScenarioOutcome) -> String {
@@ -81,4 +70,15 @@ pub fn render_failure(outcome: &ScenarioOutcome) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printable_drops_ansi_and_escapes_controls() {
+        assert_eq!(
+            super::printable("\u{1b}[91mred\u{1b}[0m nul \u{0} esc \u{1b}x\ttab"),
+            "red nul \\u{0} esc \\u{1b}x\ttab"
+        );
+    }
 }
