@@ -20,13 +20,8 @@ cargo build --release -q
 SEATRIAL=target/release/seatrial
 
 now() { date +%s.%N; }
-wait_http() {
-  local deadline=$((SECONDS + 30))
-  until curl -fs -o /dev/null --max-time 1 "http://127.0.0.1:$1/index.html"; do
-    [ $SECONDS -lt $deadline ] || { echo "no HTTP answer on port $1 within 30s" >&2; exit 1; }
-    sleep 0.025
-  done
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 api() { curl -fs --unix-socket "$SOCK" -H 'Content-Type: application/json' "$@"; }
 host_port_api() { api "$API/containers/$1/json" | grep -o '"HostPort":"[0-9][0-9]*"' | head -n1 | grep -o '[0-9][0-9]*'; }
 
@@ -39,15 +34,6 @@ raw() {
   api -X POST "$API/containers/$id/restart?t=1"
   wait_http "$(host_port_api "$id")"
   api -X DELETE "$API/containers/$id?force=true&v=true"
-}
-
-cli() {
-  local id
-  id=$(docker run -d --label "$LABEL" -p 127.0.0.1::8080 "$IMAGE" sh -c "$CMD")
-  wait_http "$(docker port "$id" 8080/tcp | head -n1 | sed 's/.*://')"
-  docker restart -t 1 "$id" >/dev/null
-  wait_http "$(docker port "$id" 8080/tcp | head -n1 | sed 's/.*://')"
-  docker rm -f -v "$id" >/dev/null
 }
 
 seatrial() { "$SEATRIAL" run bench/lifecycle.yaml --junit /tmp/seatrial-bench-junit.xml -q >/dev/null 2>&1; }
