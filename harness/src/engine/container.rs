@@ -16,6 +16,9 @@ use futures_util::StreamExt;
 
 use super::{Engine, EngineError};
 
+/// The engine's default network, used by scenarios of a single container; it knows no aliases.
+pub const DEFAULT_NETWORK: &str = "bridge";
+
 /// Processes a container may run: enough for any server, too few for a fork bomb to hurt the host.
 pub const DEFAULT_PIDS_LIMIT: i64 = 1024;
 /// Memory a container may use (2 GiB).
@@ -163,7 +166,7 @@ impl Engine {
             labels: Some(config.labels.clone()),
             host_config: Some(host_config),
             // The default bridge knows no aliases: only a scenario network gets the endpoint settings.
-            networking_config: (config.network != "bridge").then(|| NetworkingConfig {
+            networking_config: (config.network != DEFAULT_NETWORK).then(|| NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(config.network.clone(), endpoint)])),
             }),
             ..Default::default()

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::diagnose;
-use crate::engine::container::{ContainerConfig, MountConfig};
+use crate::engine::container::{ContainerConfig, DEFAULT_NETWORK, MountConfig};
 use crate::engine::labels::RunId;
 use crate::engine::{Engine, EngineError};
 use crate::scenario::Where;
@@ -22,9 +22,6 @@ use scope::Scope;
 
 /// Set when the run is interrupted: from then on nothing new is created.
 pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// The engine's default network, used by scenarios of a single container.
-pub const DEFAULT_NETWORK: &str = "bridge";
 
 /// Lines of each container's log shown with a failure.
 pub const LOG_TAIL_LINES: usize = 20;
@@ -219,7 +216,7 @@ async fn scenario_body(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>, sco
             steps::start_and_wait(&ctx, &scope, container).await.map_err(ImageOrHalt::Halt)
         }
         .await;
-        if let Err((halt, at, what)) = result.map_err(|h| attribute(h, container, &scenario, &what)) {
+        if let Err((halt, at, what)) = result.map_err(|h| attribute(h, at.clone(), &what)) {
             lock(&progress).failure = Some(halt.into_failure(at, what));
             return;
         }
@@ -250,19 +247,11 @@ async fn scenario_body(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>, sco
     lock(&progress).current = None;
 }
 
-/// A build failure belongs to the image's place in the file; anything else to the container's.
-fn attribute(
-    halt: ImageOrHalt,
-    container: &PlannedContainer,
-    scenario: &PlannedScenario,
-    what: &str,
-) -> (Halt, Where, String) {
+/// A build failure belongs to the image's place in the file; anything else to the container's (`at`).
+fn attribute(halt: ImageOrHalt, at: Where, what: &str) -> (Halt, Where, String) {
     match halt {
         ImageOrHalt::Build { halt, image_at, image } => (halt, image_at, format!("build of image `{image}`")),
-        ImageOrHalt::Halt(halt) => {
-            let at = container.ready.as_ref().map_or_else(|| scenario.at.clone(), |r| r.at.clone());
-            (halt, at, what.to_owned())
-        }
+        ImageOrHalt::Halt(halt) => (halt, at, what.to_owned()),
     }
 }
 
