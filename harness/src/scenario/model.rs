@@ -159,7 +159,7 @@ pub struct HttpExpectSpec {
     pub body_regex: Option<Spanned<String>>,
     /// JSONPath (RFC 9535) -> the value the single node it selects must equal.
     #[serde(default)]
-    pub json: IndexMap<String, serde_json::Value>,
+    pub json: SpannedKeyMap<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,5 +236,36 @@ impl<'de> Deserialize<'de> for Scalar {
             }
         }
         deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// A mapping whose keys keep their line and column (for errors about a key, such as a bad JSONPath),
+/// in the order written.
+#[derive(Debug)]
+pub struct SpannedKeyMap<V>(pub Vec<(Spanned<String>, V)>);
+
+impl<V> Default for SpannedKeyMap<V> {
+    fn default() -> Self {
+        SpannedKeyMap(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for SpannedKeyMap<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for MapVisitor<V> {
+            type Value = SpannedKeyMap<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(SpannedKeyMap(entries))
+            }
+        }
+        deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
     }
 }

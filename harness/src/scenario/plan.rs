@@ -721,11 +721,14 @@ impl Planner<'_> {
             }
         });
         let mut json = Vec::new();
-        for (path_text, value) in &e.json {
-            match serde_json_path::JsonPath::parse(path_text) {
-                Ok(path) => json.push(JsonExpectation { path_text: path_text.clone(), path, value: value.clone() }),
-                Err(err) => self
-                    .error(at, ScenarioErrorKind::InvalidJsonPath { path: path_text.clone(), reason: err.to_string() }),
+        for (path_text, value) in &e.json.0 {
+            let text = path_text.value.clone();
+            match serde_json_path::JsonPath::parse(&text) {
+                Ok(path) => json.push(JsonExpectation { path_text: text, path, value: value.clone() }),
+                Err(err) => self.error(
+                    loc(path_text).or(at),
+                    ScenarioErrorKind::InvalidJsonPath { path: text, reason: err.to_string() },
+                ),
             }
         }
         HttpExpect {
