@@ -24,9 +24,7 @@ pub fn check_files(paths: &[PathBuf]) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(errors) => {
-            use std::io::IsTerminal;
-            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            eprint!("{}", scenario::error::render_all(&errors, color));
+            eprint!("{}", scenario::error::render_all(&errors, scenario::error::stderr_wants_color()));
             ExitCode::from(libtest::exit_codes::INVALID_INPUT)
         }
     }

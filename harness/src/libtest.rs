@@ -57,7 +57,7 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
     let scenarios = match scenario::load(&options.paths, &lookup) {
         Ok(scenarios) => scenarios,
         Err(errors) => {
-            eprint!("{}", scenario::error::render_all(&errors, color_stderr()));
+            eprint!("{}", scenario::error::render_all(&errors, scenario::error::stderr_wants_color()));
             return ExitCode::from(exit_codes::INVALID_INPUT);
         }
     };
@@ -183,9 +183,4 @@ async fn on_signal(engine: Engine, run_id: RunId, ledger: Arc<RunLedger>, junit:
         .collect();
     write_report(junit.as_deref(), &ledger, &interrupted, started);
     std::process::exit(i32::from(code));
-}
-
-fn color_stderr() -> bool {
-    use std::io::IsTerminal;
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }

@@ -80,15 +80,13 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
                 Step::Restart(_) => ctx.engine.restart_container(&id_of(scope, name)?, RESTART_GRACE).await?,
                 Step::Start(_) => ctx.engine.start_container(&id_of(scope, name)?).await?,
                 _ => {
-                    if let Some(old) = scope.container(name) {
-                        let changes = ctx.engine.container_changes(&old.id).await.unwrap_or_default();
-                        scope.record_discarded(name, diagnose::data_files(&changes, &old.config));
-                    }
-                    let live = scope
-                        .remove_container(name)
-                        .await?
+                    let old = scope
+                        .container(name)
                         .ok_or_else(|| Halt::check(format!("container `{name}` exists"), "it does not"))?;
-                    let id = scope.create_container(name, live.config).await?;
+                    let changes = ctx.engine.container_changes(&old.id).await.unwrap_or_default();
+                    scope.record_discarded(name, diagnose::data_files(&changes, &old.config));
+                    scope.remove_container(name).await?;
+                    let id = scope.create_container(name, old.config).await?;
                     ctx.engine.start_container(&id).await?;
                 }
             }

@@ -145,6 +145,12 @@ impl ScenarioError {
     }
 }
 
+/// Whether errors on stderr get colours: only on a terminal, and never with `NO_COLOR` set.
+pub fn stderr_wants_color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
 /// Renders many errors one after the other, with a closing count.
 pub fn render_all(errors: &[ScenarioError], color: bool) -> String {
     let mut out = String::new();
