@@ -1,4 +1,4 @@
-//! The command line: `seatrial run | check | clean`. Parses arguments and hands over to the stages.
+//! The command line: `seatrial run | check | schema | clean`. Parses arguments and hands over to the stages.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +36,8 @@ pub enum Command {
         #[arg(default_value = "scenarios")]
         paths: Vec<PathBuf>,
     },
+    /// Print the JSON Schema of scenario files, for editors (yaml-language-server) and validators.
+    Schema,
     /// Remove what interrupted or killed runs left on the engine.
     Clean {
         /// List what would be removed, remove nothing.
@@ -111,6 +113,10 @@ pub fn main_with(cli: Cli) -> ExitCode {
             run_suite(&arguments, &SuiteOptions { paths, junit: Some(junit), keep })
         }
         Command::Check { paths } => crate::check_files(&paths),
+        Command::Schema => {
+            println!("{}", crate::scenario::schema_json());
+            ExitCode::SUCCESS
+        }
         Command::Clean { dry_run, run } => crate::clean(dry_run, run),
     }
 }

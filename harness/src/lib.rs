@@ -15,18 +15,35 @@ pub mod scenario;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use scenario::PlannedScenario;
+
+/// Loads and plans the files, printing every error and warning on stderr the same way for every command;
+/// `None` when there were errors (the caller exits with code 2).
+pub fn load_or_report(paths: &[PathBuf], lookup: scenario::plan::Lookup<'_>) -> Option<Vec<PlannedScenario>> {
+    let color = scenario::error::stderr_wants_color();
+    match scenario::load(paths, lookup) {
+        Ok(loaded) => {
+            if !loaded.warnings.is_empty() {
+                eprint!("{}", scenario::error::render_all(&loaded.warnings, color));
+            }
+            Some(loaded.scenarios)
+        }
+        Err(problems) => {
+            eprint!("{}", scenario::error::render_all(&problems, color));
+            None
+        }
+    }
+}
+
 /// `seatrial check`: plans every file with no engine and reports every error; exit 0 or 2.
 pub fn check_files(paths: &[PathBuf]) -> ExitCode {
     let lookup = |name: &str| std::env::var(name).ok();
-    match scenario::load(paths, &lookup) {
-        Ok(scenarios) => {
+    match load_or_report(paths, &lookup) {
+        Some(scenarios) => {
             println!("ok: {} scenario(s) checked", scenarios.len());
             ExitCode::SUCCESS
         }
-        Err(errors) => {
-            eprint!("{}", scenario::error::render_all(&errors, scenario::error::stderr_wants_color()));
-            ExitCode::from(libtest::exit_codes::INVALID_INPUT)
-        }
+        None => ExitCode::from(libtest::exit_codes::INVALID_INPUT),
     }
 }
 

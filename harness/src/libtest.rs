@@ -15,7 +15,6 @@ use crate::engine::sweep::SweepScope;
 use crate::report::junit::{self, Interrupted};
 use crate::run::outcome::ScenarioOutcome;
 use crate::run::{self, RunContext};
-use crate::scenario;
 
 /// Exit codes of `seatrial` (documented in the README).
 pub mod exit_codes {
@@ -54,12 +53,8 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Loads, runs and reports the scenarios under `options.paths`; returns the process's exit code.
 pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
     let lookup = |name: &str| std::env::var(name).ok();
-    let scenarios = match scenario::load(&options.paths, &lookup) {
-        Ok(scenarios) => scenarios,
-        Err(errors) => {
-            eprint!("{}", scenario::error::render_all(&errors, scenario::error::stderr_wants_color()));
-            return ExitCode::from(exit_codes::INVALID_INPUT);
-        }
+    let Some(scenarios) = crate::load_or_report(&options.paths, &lookup) else {
+        return ExitCode::from(exit_codes::INVALID_INPUT);
     };
     if args.list {
         let trials =

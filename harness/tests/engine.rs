@@ -253,16 +253,3 @@ scenarios:
     assert!(cleaned.status.success(), "{cleaned:?}");
     assert_eq!(leftovers(pid), Vec::<String>::new());
 }
-
-#[test]
-fn bad_files_exit_2_with_file_line_and_column() {
-    insta::glob!("bad/*.yaml", |path| {
-        let relative = path.strip_prefix(workspace()).expect("inside the workspace");
-        let out = seatrial().arg("check").arg(relative).output().expect("seatrial check runs");
-        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-        let run = seatrial().arg("run").arg(relative).output().expect("seatrial run runs");
-        assert_eq!(run.status.code(), Some(2), "run refuses the same file before starting anything");
-        assert_eq!(run.stderr, out.stderr, "run reports the same errors as check");
-        insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr));
-    });
-}

@@ -9,14 +9,15 @@ use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 /// A 1-based line and column in a scenario file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Loc {
-    pub line: u64,
-    pub column: u64,
+    pub line: u32,
+    pub column: u32,
 }
 
 impl Loc {
     /// The location serde-saphyr recorded, or `None` where it knows none (line 0).
     pub fn from_saphyr(location: serde_saphyr::Location) -> Option<Loc> {
-        (location.line() > 0).then(|| Loc { line: location.line(), column: location.column().max(1) })
+        let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        (location.line() > 0).then(|| Loc { line: clamp(location.line()), column: clamp(location.column().max(1)) })
     }
 }
 
@@ -43,6 +44,8 @@ pub enum ScenarioErrorKind {
     MissingPath { path: String },
     #[error("`{path}` is outside the scenario's folder `{root}`")]
     PathEscapes { path: String, root: String },
+    #[error("the build context `{path}` is outside the project `{project}`")]
+    ContextEscapes { path: String, project: String },
     #[error("the environment variable `{name}` is not set and has no default")]
     UndefinedVariable { name: String },
     #[error("invalid variable reference: {0}")]
@@ -57,8 +60,19 @@ pub enum ScenarioErrorKind {
     InvalidVolume(String),
     #[error("invalid HTTP method `{0}`")]
     InvalidMethod(String),
+    #[error("`{name}` is not an image of this file's `images:`")]
+    UnknownImage { name: String, known: Vec<String> },
+    #[error("the image `{0}` is defined in `images:` but no container uses it")]
+    UnusedImage(String),
     #[error("{0}")]
     Invalid(String),
+}
+
+/// Errors stop the run before anything starts; warnings are shown and the run goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
 }
 
 /// An error in a scenario file with where it is and the text it is in.
@@ -67,6 +81,7 @@ pub struct ScenarioError {
     pub file: PathBuf,
     pub loc: Option<Loc>,
     pub kind: ScenarioErrorKind,
+    pub severity: Severity,
     source_text: Arc<str>,
 }
 
@@ -83,7 +98,16 @@ impl std::error::Error for ScenarioError {}
 
 impl ScenarioError {
     pub fn new(file: &Path, source_text: Arc<str>, loc: Option<Loc>, kind: ScenarioErrorKind) -> Self {
-        ScenarioError { file: file.to_path_buf(), loc, kind, source_text }
+        ScenarioError { file: file.to_path_buf(), loc, kind, severity: Severity::Error, source_text }
+    }
+
+    /// The same, as a warning.
+    pub fn warning(file: &Path, source_text: Arc<str>, loc: Option<Loc>, kind: ScenarioErrorKind) -> Self {
+        ScenarioError { severity: Severity::Warning, ..ScenarioError::new(file, source_text, loc, kind) }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
     }
 
     /// A suggestion for the person who wrote the file.
@@ -97,6 +121,13 @@ impl ScenarioError {
                     None => format!("expected one of {known}"),
                 })
             }
+            UnknownImage { name, known } => Some(match did_you_mean(name, known) {
+                Some(near) => {
+                    format!("did you mean `{near}`? (for an engine image of this name, write `{name}:latest`)")
+                }
+                None => format!("the images are: {}", known.join(", ")),
+            }),
+            UnusedImage(_) => Some("remove it, or name it in a container's `image:`".to_owned()),
             UnknownContainer { name, known } => Some(match did_you_mean(name, known) {
                 Some(near) => format!("did you mean `{near}`?"),
                 None if known.is_empty() => "this scenario defines no containers".to_owned(),
@@ -105,6 +136,11 @@ impl ScenarioError {
             InvalidDuration { .. } => Some("write durations like `500ms`, `30s`, `1m30s`".to_owned()),
             UndefinedVariable { name } => Some(format!("set it, or give a default: `${{{name}:-value}}`")),
             PathEscapes { .. } => Some("paths must stay below the folder of the scenario file".to_owned()),
+            ContextEscapes { .. } => Some(
+                "a build context must be inside the project (the folder that holds `.git`), or come from a \
+                 variable given on the command line, such as `${SUBMISSION}`"
+                    .to_owned(),
+            ),
             PortNotPublished { port } => Some(format!("add {port} to the container's `ports:`")),
             _ => None,
         }
@@ -115,6 +151,7 @@ impl ScenarioError {
         let title = self.kind.to_string();
         let path = self.file.display().to_string();
         let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+        let level = if self.is_error() { Level::ERROR } else { Level::WARNING };
         let help = self.help();
         let mut groups = Vec::new();
         match self.loc.and_then(|loc| byte_span(&self.source_text, loc)) {
@@ -124,7 +161,7 @@ impl ScenarioError {
                 let snippet_text = &self.source_text[line_range.clone()];
                 let first_line = self.source_text[..line_range.start].matches('\n').count() + 1;
                 groups.push(
-                    Level::ERROR.primary_title(title.clone()).element(
+                    level.clone().primary_title(title.clone()).element(
                         Snippet::source(snippet_text)
                             .line_start(first_line)
                             .path(path.clone())
@@ -133,7 +170,7 @@ impl ScenarioError {
                 );
             }
             None => {
-                groups.push(Group::with_title(Level::ERROR.primary_title(format!("{title}\n  --> {path}"))));
+                groups.push(Group::with_title(level.primary_title(format!("{title}\n  --> {path}"))));
             }
         }
         if let Some(help) = &help {
@@ -151,25 +188,34 @@ pub fn stderr_wants_color() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// Renders many errors one after the other, with a closing count.
-pub fn render_all(errors: &[ScenarioError], color: bool) -> String {
+/// Renders many errors and warnings one after the other, with a closing count.
+pub fn render_all(problems: &[ScenarioError], color: bool) -> String {
     let mut out = String::new();
-    for error in errors {
-        out.push_str(&error.render(color));
+    for problem in problems {
+        out.push_str(&problem.render(color));
         out.push('\n');
     }
-    let _ = writeln!(out, "error: {} problem{} found", errors.len(), if errors.len() == 1 { "" } else { "s" });
+    let errors = problems.iter().filter(|p| p.is_error()).count();
+    let warnings = problems.len() - errors;
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    match (errors, warnings) {
+        (0, w) => _ = writeln!(out, "warning: {w} warning{}", plural(w)),
+        (e, 0) => _ = writeln!(out, "error: {e} problem{} found", plural(e)),
+        (e, w) => _ = writeln!(out, "error: {e} problem{} found, and {w} warning{}", plural(e), plural(w)),
+    }
     out
 }
 
-/// The nearest known name, when it is close enough to be a typo.
+/// The nearest known name, when it is close enough to be a typo: similar by Jaro-Winkler, or one or two
+/// edits away (a swap of two letters counts as one, so `wbe` finds `web`).
 pub fn did_you_mean<'a>(found: &str, known: &'a [String]) -> Option<&'a str> {
+    let edits_allowed = if found.chars().count() <= 4 { 1 } else { 2 };
     known
         .iter()
-        .map(|k| (strsim::jaro_winkler(found, k), k))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k.as_str())
+        .map(|k| (strsim::osa_distance(found, k), strsim::jaro_winkler(found, k), k))
+        .filter(|(edits, score, _)| *score > 0.8 || *edits <= edits_allowed)
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, k)| k.as_str())
 }
 
 /// The byte range of the token starting at `loc`: to the end of the word, at least one character.
@@ -206,6 +252,9 @@ mod tests {
         let known = vec!["timeout".to_owned(), "http".to_owned()];
         assert_eq!(did_you_mean("timout", &known), Some("timeout"));
         assert_eq!(did_you_mean("zzz", &known), None);
+        let containers = vec!["web".to_owned(), "db".to_owned()];
+        assert_eq!(did_you_mean("wbe", &containers), Some("web"));
+        assert_eq!(did_you_mean("cache", &containers), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ pub mod interpolate;
 pub mod model;
 pub mod plan;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -62,7 +62,7 @@ fn saphyr_error(path: &Path, text: &Arc<str>, err: &serde_saphyr::Error) -> Scen
         },
         E::SerdeUnknownVariant { variant, expected, .. } => ScenarioErrorKind::UnknownStep {
             found: variant.clone(),
-            expected: expected.iter().map(|s| (*s).to_owned()).collect(),
+            expected: expected.iter().chain(&model::STEP_GRADING_KEYS).map(|s| (*s).to_owned()).collect(),
         },
         E::SerdeMissingField { field, .. } => ScenarioErrorKind::Yaml(format!("missing key `{field}`")),
         E::InvalidScalar { ty, .. } => ScenarioErrorKind::Yaml(format!("expected {}", describe_type(ty))),
@@ -103,8 +103,23 @@ fn strip_location_suffix(message: &str) -> String {
     }
 }
 
-/// Reads, parses and plans every file; returns all scenarios, or every error of every file.
-pub fn load(paths: &[PathBuf], lookup: plan::Lookup<'_>) -> Result<Vec<PlannedScenario>, Vec<ScenarioError>> {
+/// The JSON Schema of scenario files, generated from the same serde types that read them.
+pub fn schema_json() -> String {
+    let mut schema = schemars::schema_for!(model::ScenarioFile);
+    schema.insert("$id".into(), "https://github.com/seatrial/seatrial/raw/main/seatrial.schema.json".into());
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
+/// Scenarios ready to run, and the warnings found on the way.
+#[derive(Debug)]
+pub struct Loaded {
+    pub scenarios: Vec<PlannedScenario>,
+    pub warnings: Vec<ScenarioError>,
+}
+
+/// Reads, parses and plans every file; returns all scenarios, or every problem of every file (errors and
+/// warnings, in file order).
+pub fn load(paths: &[PathBuf], lookup: plan::Lookup<'_>) -> Result<Loaded, Vec<ScenarioError>> {
     let files = discover(paths).map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     let mut scenarios = Vec::new();
@@ -121,9 +136,11 @@ pub fn load(paths: &[PathBuf], lookup: plan::Lookup<'_>) -> Result<Vec<PlannedSc
             Err(err) => errors.push(err),
         }
     }
-    let mut names = HashSet::new();
+    let mut names = HashMap::new();
     for scenario in &scenarios {
-        if !names.insert(scenario.test_name.clone()) {
+        let first_file = names.entry(scenario.test_name.clone()).or_insert_with(|| scenario.at.file.clone());
+        // Twice in one file was reported with the file; here only names that two files share.
+        if *first_file != scenario.at.file {
             errors.push(ScenarioError::new(
                 &scenario.at.file,
                 Arc::from(std::fs::read_to_string(&scenario.at.file).unwrap_or_default()),
@@ -132,5 +149,5 @@ pub fn load(paths: &[PathBuf], lookup: plan::Lookup<'_>) -> Result<Vec<PlannedSc
             ));
         }
     }
-    if errors.is_empty() { Ok(scenarios) } else { Err(errors) }
+    if errors.iter().any(ScenarioError::is_error) { Err(errors) } else { Ok(Loaded { scenarios, warnings: errors }) }
 }

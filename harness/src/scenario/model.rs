@@ -1,105 +1,127 @@
 //! The scenario file as written: serde types that keep the line and column of every value that a later
 //! error may need to point at. Nothing here is checked beyond YAML's own types; `plan` does that.
 
+use std::borrow::Cow;
+
 use indexmap::IndexMap;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
-use serde_saphyr::Spanned;
 
 /// A whole scenario file: images to build and the scenarios that use them.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "seatrial scenario file")]
 pub struct ScenarioFile {
-    /// Images built once per run, by name, shared by every scenario that names them.
+    /// Images built once per run, by name, shared by every scenario of the file that names them.
     #[serde(default)]
-    pub images: IndexMap<String, Spanned<ImageSpec>>,
-    /// The test cases of this file.
+    pub images: SpannedKeyMap<Spanned<ImageSpec>>,
+    /// The test cases of this file, each run against fresh containers, volumes and network.
     pub scenarios: Vec<Spanned<ScenarioSpec>>,
 }
 
 /// An image that seatrial builds from a context folder.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageSpec {
+    /// How to build the image.
     pub build: BuildSpec,
+    /// Grading: points earned when the image builds (default 0).
+    pub points: Option<Spanned<u32>>,
+    /// Grading: shown to the student when the build fails.
+    pub feedback: Option<String>,
+    /// Grading: counted, but the feedback is withheld from the student's report (default false).
+    #[serde(default)]
+    pub hidden: bool,
 }
 
 /// Where and how to build an image.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BuildSpec {
-    /// The build context, relative to the scenario file's folder.
+    /// The build context folder, relative to the scenario file's folder (`../fixtures/app`), or a
+    /// variable such as `${SUBMISSION}` when grading.
     pub context: Spanned<String>,
     /// The Dockerfile, relative to the context (default `Dockerfile`).
     pub dockerfile: Option<Spanned<String>>,
-    /// Build arguments (`ARG`).
+    /// Build arguments (`ARG`), by name; values may use `${VAR:-default}`.
     #[serde(default)]
     pub args: IndexMap<String, Spanned<Scalar>>,
-    /// The stage to build in a multi-stage Dockerfile.
+    /// The stage to build in a multi-stage Dockerfile (default: the last stage).
     pub target: Option<Spanned<String>>,
-    /// How long the build may take (default 10m).
-    pub timeout: Option<Spanned<String>>,
+    /// How long the build may take, e.g. `3m` (default `10m`).
+    pub timeout: Option<Spanned<DurationText>>,
 }
 
 /// One test case: containers to run and the steps to put them through.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioSpec {
+    /// The test's name, unique in the run; reports call it `<file stem>::<name>`.
     pub name: Spanned<String>,
-    /// Containers, started in the order written, each waiting for its `ready:` check.
+    /// Containers by name, started in the order written, each waiting for its `ready:` check.
     #[serde(default)]
     pub containers: IndexMap<String, Spanned<ContainerSpec>>,
+    /// What to do and check, in order. Each step is a mapping with exactly one step kind.
     #[serde(default)]
-    pub steps: Vec<Spanned<StepSpec>>,
-    /// Marks the scenario as ignored: it runs only with `--ignored` or `--include-ignored`.
+    pub steps: Vec<Spanned<StepEntry>>,
+    /// Marks the scenario as ignored: it runs only with `--ignored` or `--include-ignored` (default false).
     #[serde(default)]
     pub ignore: bool,
-    /// How long the whole scenario may take (default 5m).
-    pub timeout: Option<Spanned<String>>,
+    /// How long the whole scenario may take, builds excluded, e.g. `2m` (default `5m`).
+    pub timeout: Option<Spanned<DurationText>>,
 }
 
 /// How to run one container of a scenario.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerSpec {
-    /// A name from `images:` or any engine reference such as `nginx:1.27`.
+    /// A name from `images:`, or any image the engine has, such as `nginx:1.27`.
     pub image: Spanned<String>,
-    /// Container ports, published on 127.0.0.1 at free host ports.
+    /// Container ports, published on 127.0.0.1 at free host ports; steps name the container port.
     #[serde(default)]
     pub ports: Vec<Spanned<u16>>,
-    /// `name:/path` (a named volume private to the scenario) or `./dir:/path[:ro]` (a bind mount below the
-    /// scenario file's folder).
+    /// `name:/path` (a named volume private to the scenario, kept across `restart` and `recreate`) or
+    /// `./dir:/path[:ro]` (a bind mount of a folder below the scenario file's folder).
     #[serde(default)]
     pub volumes: Vec<Spanned<String>>,
+    /// Environment variables, by name; values may use `${VAR:-default}`.
     #[serde(default)]
     pub env: IndexMap<String, Spanned<Scalar>>,
-    /// Replaces the image's CMD.
+    /// Replaces the image's CMD, as a list: `[python, app.py]`.
     pub command: Option<Spanned<Vec<String>>>,
-    /// Replaces the image's ENTRYPOINT.
+    /// Replaces the image's ENTRYPOINT, as a list.
     pub entrypoint: Option<Spanned<Vec<String>>>,
+    /// The user to run as (`1000`, `app`, `1000:1000`); default: the image's.
     pub user: Option<Spanned<String>>,
+    /// The working directory; default: the image's.
     pub workdir: Option<Spanned<String>>,
+    /// When the container counts as started (default: as soon as it runs).
     pub ready: Option<Spanned<ReadySpec>>,
 }
 
 /// When a container counts as ready. Exactly one of `http`, `log`, `exec`, `tcp`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadySpec {
+    /// Ready when an HTTP GET on this container port answers.
     pub http: Option<HttpReadySpec>,
-    /// A text the container's log must contain.
+    /// Ready when the container's log contains this text.
     pub log: Option<String>,
-    /// A command that must exit 0 inside the container.
+    /// Ready when this command exits 0 inside the container.
     pub exec: Option<Vec<String>>,
-    /// A container port that must accept connections.
+    /// Ready when this container port accepts TCP connections.
     pub tcp: Option<Spanned<u16>>,
-    /// How long to wait (default 60s).
-    pub timeout: Option<Spanned<String>>,
+    /// How long to wait, e.g. `30s` (default `60s`). A container that exits fails at once.
+    pub timeout: Option<Spanned<DurationText>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// An HTTP readiness probe.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpReadySpec {
+    /// The container port; it must be in the container's `ports:`.
     pub port: Spanned<u16>,
+    /// The path to GET (default `/`).
     #[serde(default = "root_path")]
     pub path: String,
     /// The status that means ready (default: any 2xx or 3xx).
@@ -110,44 +132,79 @@ fn root_path() -> String {
     "/".to_owned()
 }
 
-/// One step of a scenario, written as a one-key mapping: `- restart: web`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum StepSpec {
-    Http(Box<HttpStepSpec>),
-    Exec(ExecStepSpec),
-    Logs(LogsStepSpec),
-    Restart(String),
-    Recreate(String),
-    Start(String),
-    Stop(StopStepSpec),
-    Sleep(Spanned<String>),
+/// One step as written: one step kind, plus what grading needs to score it.
+#[derive(Debug)]
+pub struct StepEntry {
+    /// `None` when the mapping names no step kind (the planner reports it where the step is).
+    pub kind: Option<StepSpec>,
+    pub grading: StepGradingSpec,
 }
 
-#[derive(Debug, Deserialize)]
+/// Keys that may sit beside the step kind in a step.
+#[derive(Debug, Default, JsonSchema)]
+pub struct StepGradingSpec {
+    /// The check's name in reports and the gradebook (default: a summary of the step).
+    pub name: Option<Spanned<String>>,
+    /// Grading: points earned when the step passes (default 0).
+    pub points: Option<Spanned<u32>>,
+    /// Grading: shown to the student when the step fails.
+    pub feedback: Option<String>,
+    /// Grading: counted, but the feedback is withheld from the student's report (default false).
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+/// What a step does, written as its key: `- restart: web`, `- http: { port: 8000 }`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepSpec {
+    /// An HTTP request to a published container port, and what must come back.
+    Http(Box<HttpStepSpec>),
+    /// A command run inside a container, and what it must print and exit with.
+    Exec(ExecStepSpec),
+    /// Text the container's log must (or must not) contain.
+    Logs(LogsStepSpec),
+    /// Restarts the named container and waits for its `ready:` check again.
+    Restart(Spanned<String>),
+    /// Removes the named container and runs a new one from the same image with the same volumes.
+    Recreate(Spanned<String>),
+    /// Starts the named container after a `stop`, and waits for it to be ready.
+    Start(Spanned<String>),
+    /// Stops a container with SIGTERM; it must have exited `within` the given time.
+    Stop(StopStepSpec),
+    /// Waits this long, e.g. `500ms`.
+    Sleep(Spanned<DurationText>),
+}
+
+/// An HTTP request and its expectations.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpStepSpec {
-    /// The container to reach; may be left out when one container publishes `port`.
-    pub container: Option<String>,
+    /// The container to reach; may be left out when exactly one container publishes `port`.
+    pub container: Option<Spanned<String>>,
     /// The container port (seatrial finds the host port it is published at).
     pub port: Spanned<u16>,
-    /// HTTP method (default GET).
+    /// HTTP method (default `GET`).
     pub method: Option<Spanned<String>>,
+    /// The request path, starting with `/` (default `/`).
     #[serde(default = "root_path")]
     pub path: String,
+    /// Request headers, by name.
     #[serde(default)]
     pub headers: IndexMap<String, String>,
     /// A JSON body (sets `content-type: application/json`).
     pub json: Option<serde_json::Value>,
     /// A raw body.
     pub body: Option<String>,
-    /// Per-request timeout (default 10s).
-    pub timeout: Option<Spanned<String>>,
+    /// How long the request may take, e.g. `5s` (default `10s`).
+    pub timeout: Option<Spanned<DurationText>>,
+    /// What the response must be (default: any 2xx status).
     #[serde(default)]
     pub expect: HttpExpectSpec,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// What an HTTP response must be.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpExpectSpec {
     /// Expected status (default: any 2xx).
@@ -155,56 +212,75 @@ pub struct HttpExpectSpec {
     /// Headers that must be present with these values (names are case-insensitive).
     #[serde(default)]
     pub headers: IndexMap<String, String>,
+    /// Text the body must contain.
     pub body_contains: Option<String>,
+    /// A regular expression (Rust regex syntax) the body must match.
     pub body_regex: Option<Spanned<String>>,
-    /// JSONPath (RFC 9535) -> the value the single node it selects must equal.
+    /// JSONPath (RFC 9535, e.g. `$[0].text`) -> the value the single node it selects must equal.
     #[serde(default)]
     pub json: SpannedKeyMap<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A command run inside a running container.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecStepSpec {
-    pub container: String,
+    /// The container to run it in.
+    pub container: Spanned<String>,
+    /// The command as a list, no shell: `[ls, /data]` (write `[sh, -c, "..."]` for a shell).
     pub cmd: Spanned<Vec<String>>,
+    /// The user to run it as (default: the container's).
     pub user: Option<String>,
-    pub timeout: Option<Spanned<String>>,
+    /// How long it may take, e.g. `10s` (default `60s`).
+    pub timeout: Option<Spanned<DurationText>>,
+    /// What it must exit with and print (default: exit 0).
     #[serde(default)]
     pub expect: ExecExpectSpec,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// What a command run by `exec` must give.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecExpectSpec {
     /// Expected exit code (default 0).
     pub exit: Option<i64>,
+    /// Text its standard output must contain.
     pub stdout_contains: Option<String>,
+    /// Text its standard error must contain.
     pub stderr_contains: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A check of a container's log (stdout and stderr).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogsStepSpec {
-    pub container: String,
-    /// How long to wait for the text to appear (default: check once).
-    pub within: Option<Spanned<String>>,
+    /// The container whose log to read.
+    pub container: Spanned<String>,
+    /// How long to wait for `contains` to appear, e.g. `5s` (default: check once).
+    pub within: Option<Spanned<DurationText>>,
+    /// What the log must (not) contain; at least one of the two.
     #[serde(default)]
     pub expect: LogsExpectSpec,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// What a container's log must (not) contain.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogsExpectSpec {
+    /// Text the log must contain.
     pub contains: Option<String>,
+    /// Text the log must not contain (e.g. `Traceback`).
     pub not_contains: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A graceful stop, timed.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StopStepSpec {
-    pub container: String,
-    /// The container must have exited this long after the stop request (default 10s).
-    pub within: Option<Spanned<String>>,
+    /// The container to stop; it must be running at this step.
+    pub container: Spanned<String>,
+    /// The container must have exited this long after SIGTERM, e.g. `5s` (default `10s`).
+    pub within: Option<Spanned<DurationText>>,
 }
 
 /// A YAML scalar kept as text, so that `DEBUG: 0` and `DEBUG: "0"` mean the same in `env:` and `args:`.
@@ -267,5 +343,231 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for SpannedKeyMap<V> {
             }
         }
         deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
+    }
+}
+
+impl JsonSchema for Scalar {
+    fn schema_name() -> Cow<'static, str> {
+        "Scalar".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "description": "A string, number or boolean, used as text (`DEBUG: 0` means \"0\").",
+            "type": ["string", "number", "boolean"]
+        })
+    }
+}
+
+impl<V: JsonSchema> JsonSchema for SpannedKeyMap<V> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("Map_of_{}", V::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({ "type": "object", "additionalProperties": generator.subschema_for::<V>() })
+    }
+}
+
+/// A value with the line and column it was written at. serde-saphyr's own `Spanned`, kept in a type of ours
+/// so that the JSON Schema can describe it as the bare value it is in the file.
+#[derive(Debug, Clone)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub referenced: serde_saphyr::Location,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = serde_saphyr::Spanned::<T>::deserialize(deserializer)?;
+        Ok(Spanned { value: spanned.value, referenced: spanned.referenced })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Spanned<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// The keys a step may carry beside its kind.
+pub const STEP_GRADING_KEYS: [&str; 4] = ["name", "points", "feedback", "hidden"];
+
+impl<'de> Deserialize<'de> for StepEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> serde::de::Visitor<'de> for EntryVisitor {
+            type Value = StepEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a step: a mapping with one step kind, such as `restart: web`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StepEntry, A::Error> {
+                use serde::de::Error as _;
+                let mut grading = StepGradingSpec::default();
+                let mut kind: Option<(String, StepSpec)> = None;
+                let mut seen = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if seen.contains(&key) {
+                        return Err(A::Error::custom(format!("`{key}` is given twice in this step")));
+                    }
+                    seen.push(key.clone());
+                    match key.as_str() {
+                        "name" => grading.name = Some(map.next_value()?),
+                        "points" => grading.points = Some(map.next_value()?),
+                        "feedback" => grading.feedback = Some(map.next_value()?),
+                        "hidden" => grading.hidden = map.next_value()?,
+                        _ => {
+                            // The derived enum decides which kinds exist, so the list cannot drift.
+                            let step = StepSpec::deserialize(OneVariant { variant: key.clone(), map: &mut map })?;
+                            if let Some((first, _)) = &kind {
+                                return Err(A::Error::custom(format!(
+                                    "a step does one thing: it has both `{first}` and `{key}` (make them two steps)"
+                                )));
+                            }
+                            kind = Some((key, step));
+                        }
+                    }
+                }
+                Ok(StepEntry { kind: kind.map(|(_, step)| step), grading })
+            }
+        }
+        deserializer.deserialize_map(EntryVisitor)
+    }
+}
+
+/// Presents one key of a mapping and its value as an externally tagged enum to the derived `StepSpec`.
+struct OneVariant<'a, A> {
+    variant: String,
+    map: &'a mut A,
+}
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::Deserializer<'de> for OneVariant<'_, A> {
+    type Error = A::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        visitor.visit_enum(self)
+    }
+
+    fn deserialize_enum<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        visitor.visit_enum(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
+impl<'de, 'a, A: serde::de::MapAccess<'de>> serde::de::EnumAccess<'de> for OneVariant<'a, A> {
+    type Error = A::Error;
+    type Variant = OneVariantValue<'a, A>;
+
+    fn variant_seed<S: serde::de::DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Self::Variant), A::Error> {
+        use serde::de::IntoDeserializer as _;
+        let tag = seed.deserialize(self.variant.into_deserializer())?;
+        Ok((tag, OneVariantValue { map: self.map }))
+    }
+}
+
+struct OneVariantValue<'a, A> {
+    map: &'a mut A,
+}
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::de::VariantAccess<'de> for OneVariantValue<'_, A> {
+    type Error = A::Error;
+
+    fn unit_variant(self) -> Result<(), A::Error> {
+        self.map.next_value::<serde::de::IgnoredAny>().map(drop)
+    }
+
+    fn newtype_variant_seed<S: serde::de::DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+
+    fn tuple_variant<V: serde::de::Visitor<'de>>(self, _len: usize, _visitor: V) -> Result<V::Value, A::Error> {
+        Err(serde::de::Error::custom("tuple steps do not exist"))
+    }
+
+    fn struct_variant<V: serde::de::Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        Err(serde::de::Error::custom("struct steps do not exist"))
+    }
+}
+
+impl JsonSchema for StepEntry {
+    fn schema_name() -> Cow<'static, str> {
+        "Step".into()
+    }
+
+    /// The derived schema of `StepSpec` (one object per kind, `additionalProperties: false`) with the
+    /// grading keys added to each kind's object.
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let kinds = StepSpec::json_schema(generator);
+        let grading = StepGradingSpec::json_schema(generator);
+        let grading_properties = grading.get("properties").cloned().unwrap_or_default();
+        let mut schema = kinds.clone();
+        if let Some(serde_json::Value::Array(variants)) = schema.get_mut("oneOf") {
+            for variant in variants.iter_mut() {
+                let description = variant.get("description").cloned();
+                if let (Some(serde_json::Value::Object(props)), serde_json::Value::Object(extra)) =
+                    (variant.get_mut("properties"), &grading_properties)
+                {
+                    // The kind's own key carries the variant's description, where editors show it.
+                    for kind in props.values_mut() {
+                        if let (serde_json::Value::Object(kind), Some(description)) = (kind, &description) {
+                            kind.entry("description").or_insert_with(|| description.clone());
+                        }
+                    }
+                    props.extend(extra.clone());
+                }
+            }
+        }
+        schema.insert(
+            "description".into(),
+            "One step: exactly one step kind (`http`, `exec`, `logs`, `restart`, `recreate`, `start`, `stop`, \
+             `sleep`), optionally with `name`, `points`, `feedback` and `hidden`."
+                .into(),
+        );
+        schema
+    }
+}
+
+/// A duration as written (`500ms`, `30s`, `1m30s`, `2 minutes`), or a `${VAR}` that gives one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DurationText(pub String);
+
+impl JsonSchema for DurationText {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "description": "A duration: `500ms`, `30s`, `1m30s`, `2 minutes`, or a `${VAR}` that gives one.",
+            "type": "string",
+            "pattern": crate::scenario::duration::DURATION_PATTERN,
+            "examples": ["500ms", "30s", "1m30s"]
+        })
     }
 }

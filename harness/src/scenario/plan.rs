@@ -6,10 +6,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_saphyr::Spanned;
-
 use super::duration::parse_duration;
-use super::error::{Loc, ScenarioError, ScenarioErrorKind};
+use super::error::{Loc, ScenarioError, ScenarioErrorKind, did_you_mean};
 use super::interpolate::{InterpolateError, interpolate};
 use super::model::*;
 
@@ -47,6 +45,8 @@ pub struct PlannedImage {
     pub args: Vec<(String, String)>,
     pub target: Option<String>,
     pub timeout: Duration,
+    /// Named `build` in the gradebook.
+    pub grading: Grading,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +194,17 @@ impl Step {
 pub struct PlannedStep {
     pub at: Where,
     pub step: Step,
+    pub grading: Grading,
+}
+
+/// What a check is worth and what the student is told when it fails; zero points outside grading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grading {
+    /// The check's name in reports and the gradebook.
+    pub name: String,
+    pub points: u32,
+    pub feedback: Option<String>,
+    pub hidden: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -250,6 +261,10 @@ impl Planner<'_> {
         self.errors.push(ScenarioError::new(&self.path, self.text.clone(), loc, kind));
     }
 
+    fn warn(&mut self, loc: Option<Loc>, kind: ScenarioErrorKind) {
+        self.errors.push(ScenarioError::warning(&self.path, self.text.clone(), loc, kind));
+    }
+
     fn var(&mut self, text: &str, at: Option<Loc>) -> String {
         match interpolate(text, self.lookup) {
             Ok(value) => value,
@@ -268,9 +283,9 @@ impl Planner<'_> {
         text.as_ref().map(|t| self.var(t, at))
     }
 
-    fn duration(&mut self, text: &Option<Spanned<String>>, default: Duration) -> Duration {
+    fn duration(&mut self, text: &Option<Spanned<DurationText>>, default: Duration) -> Duration {
         let Some(text) = text else { return default };
-        let value = self.var(&text.value, loc(text));
+        let value = self.var(&text.value.0, loc(text));
         match parse_duration(&value) {
             Ok(d) => d,
             Err(reason) => {
@@ -311,27 +326,39 @@ impl Planner<'_> {
         }
     }
 
-    /// A build context may sit beside the scenario folder (`../fixtures/app`): it is read, not mounted,
-    /// so only its existence is required.
-    fn context_path(&mut self, text: &str, at: Option<Loc>) -> Option<PathBuf> {
+    /// A build context is read into a tar, never mounted, so it may sit beside the scenario folder
+    /// (`../fixtures/app`), but not outside the project: the nearest folder above the scenario file that holds
+    /// `.git` (or the scenario's own folder where there is none). A context that comes from a variable
+    /// (`${SUBMISSION}`) was chosen on the command line, and may be anywhere.
+    fn context_path(&mut self, written: &str, text: &str, at: Option<Loc>) -> Option<PathBuf> {
         let joined = self.root.join(text);
-        match joined.canonicalize() {
-            Ok(real) if real.is_dir() => Some(real),
-            Ok(_) => {
-                self.error(at, ScenarioErrorKind::Invalid(format!("build context `{text}` is not a folder")));
-                None
-            }
+        let real = match joined.canonicalize() {
+            Ok(real) => real,
             Err(_) => {
                 self.error(at, ScenarioErrorKind::MissingPath { path: joined.display().to_string() });
-                None
+                return None;
             }
+        };
+        if !real.is_dir() {
+            self.error(at, ScenarioErrorKind::Invalid(format!("build context `{text}` is not a folder")));
+            return None;
         }
+        let from_variable = written.contains("${");
+        let project = project_root(&self.root);
+        if !from_variable && !real.starts_with(&project) {
+            let project = project.display().to_string();
+            self.error(at, ScenarioErrorKind::ContextEscapes { path: text.to_owned(), project });
+            return None;
+        }
+        Some(real)
     }
 
     fn file(&mut self, file: &ScenarioFile) -> Vec<PlannedScenario> {
         let mut images = HashMap::new();
-        for (name, spec) in &file.images {
-            if let Some(image) = self.image(name, spec) {
+        for (name, spec) in &file.images.0 {
+            let name = &name.value;
+            let check_name = if file.images.0.len() == 1 { "build".to_owned() } else { format!("build {name}") };
+            if let Some(image) = self.image(name, spec, check_name) {
                 images.insert(name.clone(), Arc::new(image));
             }
         }
@@ -347,13 +374,20 @@ impl Planner<'_> {
             }
             scenarios.push(self.scenario(&stem, name, spec, &images));
         }
+        for (name, _) in &file.images.0 {
+            let used =
+                file.scenarios.iter().any(|s| s.value.containers.values().any(|c| c.value.image.value == name.value));
+            if !used {
+                self.warn(loc(name), ScenarioErrorKind::UnusedImage(name.value.clone()));
+            }
+        }
         scenarios
     }
 
-    fn image(&mut self, name: &str, spec: &Spanned<ImageSpec>) -> Option<PlannedImage> {
+    fn image(&mut self, name: &str, spec: &Spanned<ImageSpec>, check_name: String) -> Option<PlannedImage> {
         let build = &spec.value.build;
         let context_text = self.var(&build.context.value, loc(&build.context));
-        let context = self.context_path(&context_text, loc(&build.context));
+        let context = self.context_path(&build.context.value, &context_text, loc(&build.context));
         let dockerfile = match &build.dockerfile {
             Some(d) => {
                 let value = self.var(&d.value, loc(d));
@@ -376,6 +410,12 @@ impl Planner<'_> {
         let args = build.args.iter().map(|(k, v)| (k.clone(), self.var(&v.value.0, loc(v)))).collect();
         let target = build.target.as_ref().map(|t| self.var(&t.value, loc(t)));
         let timeout = self.duration(&build.timeout, DEFAULT_BUILD_TIMEOUT);
+        let grading = Grading {
+            name: check_name,
+            points: spec.value.points.as_ref().map_or(0, |p| p.value),
+            feedback: spec.value.feedback.as_ref().map(|f| self.var(f, loc(spec))),
+            hidden: spec.value.hidden,
+        };
         Some(PlannedImage {
             name: name.to_owned(),
             at: self.at(loc(spec)),
@@ -384,6 +424,7 @@ impl Planner<'_> {
             args,
             target,
             timeout,
+            grading,
         })
     }
 
@@ -427,8 +468,12 @@ impl Planner<'_> {
         let image = match images.get(&image_text) {
             Some(built) => ImageRef::Built(built.clone()),
             None => {
+                let known: Vec<String> = images.keys().cloned().collect();
+                let looks_like_a_local_name = !image_text.contains([':', '/', '@']);
                 if image_text.trim().is_empty() {
                     self.error(loc(&c.image), ScenarioErrorKind::Invalid("the image name is empty".into()));
+                } else if looks_like_a_local_name && did_you_mean(&image_text, &known).is_some() {
+                    self.error(loc(&c.image), ScenarioErrorKind::UnknownImage { name: image_text.clone(), known });
                 }
                 ImageRef::Engine(image_text)
             }
@@ -526,12 +571,14 @@ impl Planner<'_> {
         }
     }
 
-    fn container_name(&mut self, name: &str, at: Option<Loc>, names: &[String]) -> bool {
-        if names.iter().any(|n| n == name) {
-            return true;
+    /// The container a step names, if the scenario has it; the error points at the name.
+    fn container_name(&mut self, name: &Spanned<String>, names: &[String]) -> Option<(String, Option<Loc>)> {
+        let at = loc(name);
+        if names.contains(&name.value) {
+            return Some((name.value.clone(), at));
         }
-        self.error(at, ScenarioErrorKind::UnknownContainer { name: name.to_owned(), known: names.to_vec() });
-        false
+        self.error(at, ScenarioErrorKind::UnknownContainer { name: name.value.clone(), known: names.to_vec() });
+        None
     }
 
     /// Steps that talk to a container need it running at that point of the scenario.
@@ -548,23 +595,32 @@ impl Planner<'_> {
 
     fn step(
         &mut self,
-        spec: &Spanned<StepSpec>,
+        spec: &Spanned<StepEntry>,
         containers: &[PlannedContainer],
         names: &[String],
         running: &mut HashSet<String>,
     ) -> Option<PlannedStep> {
         let at = loc(spec);
-        let step = match &spec.value {
+        let Some(kind) = &spec.value.kind else {
+            self.error(
+                at,
+                ScenarioErrorKind::Invalid(
+                    "this step names no step kind: give one of `http`, `exec`, `logs`, `restart`, `recreate`, \
+                     `start`, `stop`, `sleep`"
+                        .into(),
+                ),
+            );
+            return None;
+        };
+        let step = match kind {
             StepSpec::Http(h) => {
                 let container = match &h.container {
                     Some(c) => {
-                        if !self.container_name(c, at, names) {
-                            return None;
-                        }
-                        if let Some(planned) = containers.iter().find(|p| &p.name == c) {
+                        let (c, _) = self.container_name(c, names)?;
+                        if let Some(planned) = containers.iter().find(|p| p.name == c) {
                             self.require_port(h.port.value, loc(&h.port), &planned.ports);
                         }
-                        c.clone()
+                        c
                     }
                     None => {
                         let publishing: Vec<&str> = containers
@@ -627,16 +683,14 @@ impl Planner<'_> {
                 })
             }
             StepSpec::Exec(e) => {
-                if !self.container_name(&e.container, at, names) {
-                    return None;
-                }
-                self.require_running(&e.container, at, running, "exec");
+                let (container, container_at) = self.container_name(&e.container, names)?;
+                self.require_running(&container, container_at, running, "exec");
                 if e.cmd.value.is_empty() {
                     self.error(loc(&e.cmd), ScenarioErrorKind::Invalid("`cmd` needs at least the program".into()));
                 }
                 let cmd = e.cmd.value.iter().map(|a| self.var(a, loc(&e.cmd))).collect();
                 Step::Exec(ExecStep {
-                    container: e.container.clone(),
+                    container,
                     cmd,
                     user: self.var_opt(&e.user, at),
                     timeout: self.duration(&e.timeout, DEFAULT_EXEC_TIMEOUT),
@@ -646,9 +700,7 @@ impl Planner<'_> {
                 })
             }
             StepSpec::Logs(l) => {
-                if !self.container_name(&l.container, at, names) {
-                    return None;
-                }
+                let (container, _) = self.container_name(&l.container, names)?;
                 if l.expect.contains.is_none() && l.expect.not_contains.is_none() {
                     self.error(
                         at,
@@ -656,52 +708,64 @@ impl Planner<'_> {
                     );
                 }
                 Step::Logs(LogsStep {
-                    container: l.container.clone(),
+                    container,
                     within: self.duration(&l.within, Duration::ZERO),
                     contains: self.var_opt(&l.expect.contains, at),
                     not_contains: self.var_opt(&l.expect.not_contains, at),
                 })
             }
             StepSpec::Restart(c) | StepSpec::Recreate(c) | StepSpec::Start(c) => {
-                if !self.container_name(c, at, names) {
-                    return None;
-                }
-                match &spec.value {
+                let (c, c_at) = self.container_name(c, names)?;
+                match kind {
                     StepSpec::Restart(_) => {
+                        self.require_running(&c, c_at, running, "restart");
                         running.insert(c.clone());
-                        Step::Restart(c.clone())
+                        Step::Restart(c)
                     }
                     StepSpec::Recreate(_) => {
                         running.insert(c.clone());
-                        Step::Recreate(c.clone())
+                        Step::Recreate(c)
                     }
                     _ => {
-                        if running.contains(c) {
+                        if running.contains(&c) {
                             self.error(
-                                at,
+                                c_at,
                                 ScenarioErrorKind::Invalid(format!("`{c}` is already running at this step")),
                             );
                         }
                         running.insert(c.clone());
-                        Step::Start(c.clone())
+                        Step::Start(c)
                     }
                 }
             }
             StepSpec::Stop(s) => {
-                if !self.container_name(&s.container, at, names) {
-                    return None;
-                }
-                if !running.remove(&s.container) {
+                let (container, c_at) = self.container_name(&s.container, names)?;
+                if !running.remove(&container) {
                     self.error(
-                        at,
-                        ScenarioErrorKind::Invalid(format!("`{}` is already stopped at this step", s.container)),
+                        c_at,
+                        ScenarioErrorKind::Invalid(format!("`{container}` is already stopped at this step")),
                     );
                 }
-                Step::Stop { container: s.container.clone(), within: self.duration(&s.within, DEFAULT_STOP_WITHIN) }
+                Step::Stop { container, within: self.duration(&s.within, DEFAULT_STOP_WITHIN) }
             }
             StepSpec::Sleep(d) => Step::Sleep(self.duration(&Some(d.clone()), Duration::ZERO)),
         };
-        Some(PlannedStep { at: self.at(at), step })
+        let g = &spec.value.grading;
+        let name = match &g.name {
+            Some(n) if n.value.trim().is_empty() => {
+                self.error(loc(n), ScenarioErrorKind::Invalid("a step's `name` cannot be empty".into()));
+                step.summary()
+            }
+            Some(n) => self.var(n.value.trim(), loc(n)),
+            None => step.summary(),
+        };
+        let grading = Grading {
+            name,
+            points: g.points.as_ref().map_or(0, |p| p.value),
+            feedback: g.feedback.as_ref().map(|f| self.var(f, at)),
+            hidden: g.hidden,
+        };
+        Some(PlannedStep { at: self.at(at), step, grading })
     }
 
     fn http_expect(&mut self, e: &HttpExpectSpec, at: Option<Loc>) -> HttpExpect {
@@ -739,6 +803,12 @@ impl Planner<'_> {
             json,
         }
     }
+}
+
+/// The nearest folder at or above `dir` that holds `.git`, else `dir` itself (both canonical when possible).
+fn project_root(dir: &Path) -> PathBuf {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    dir.ancestors().find(|a| a.join(".git").exists()).map_or_else(|| dir.clone(), Path::to_path_buf)
 }
 
 fn is_relative_inside(path: &str) -> bool {
