@@ -1,4 +1,4 @@
-//! The command line: `seatrial run | check | schema | clean`. Parses arguments and hands over to the stages.
+//! The command line: `seatrial run | check | grade | schema | clean`. Parses arguments and hands over to the stages.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +35,22 @@ pub enum Command {
     Check {
         #[arg(default_value = "scenarios")]
         paths: Vec<PathBuf>,
+    },
+    /// Grade submissions of an assignment: build and run each submission folder against the assignment's
+    /// scenarios, in parallel, and write a gradebook (grades.csv, grades.json, grades.html) and, per
+    /// submission, feedback.md and junit.xml.
+    Grade {
+        /// The assignment: a scenario file with points, whose images build from `${SUBMISSION}`.
+        assignment: PathBuf,
+        /// Submission folders, or one folder holding them.
+        #[arg(required = true)]
+        submissions: Vec<PathBuf>,
+        /// Submissions graded at once (default: twice the cores, at least 2).
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
+        /// Where the gradebook and the feedback files go.
+        #[arg(long, default_value = "reports/grades")]
+        out: PathBuf,
     },
     /// Print the JSON Schema of scenario files, for editors (yaml-language-server) and validators.
     Schema,
@@ -113,6 +129,12 @@ pub fn main_with(cli: Cli) -> ExitCode {
             run_suite(&arguments, &SuiteOptions { paths, junit: Some(junit), keep })
         }
         Command::Check { paths } => crate::check_files(&paths),
+        Command::Grade { assignment, submissions, jobs, out } => crate::grade::grade(&crate::grade::GradeOptions {
+            assignment,
+            submissions,
+            jobs: jobs.unwrap_or_else(crate::grade::default_jobs),
+            out,
+        }),
         Command::Schema => {
             println!("{}", crate::scenario::schema_json());
             ExitCode::SUCCESS

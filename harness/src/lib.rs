@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod diagnose;
 pub mod engine;
+pub mod grade;
 pub mod libtest;
 pub mod report;
 pub mod run;

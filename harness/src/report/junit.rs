@@ -59,7 +59,7 @@ pub fn to_xml(
             None => TestCaseStatus::success(),
             Some(failure) => {
                 let kind = match failure.kind {
-                    FailureKind::Failed => NonSuccessKind::Failure,
+                    FailureKind::Failed | FailureKind::Blocked => NonSuccessKind::Failure,
                     FailureKind::Error => NonSuccessKind::Error,
                 };
                 let mut status = TestCaseStatus::non_success(kind);
@@ -68,7 +68,7 @@ pub fn to_xml(
                     failure.what, failure.expected, failure.actual
                 )));
                 status.set_type(match failure.kind {
-                    FailureKind::Failed => "check failed",
+                    FailureKind::Failed | FailureKind::Blocked => "check failed",
                     FailureKind::Error => "error",
                 });
                 status.set_description(xml_safe(&render_failure(outcome)));
@@ -152,8 +152,10 @@ mod tests {
             name: "notes survive".into(),
             test_name: "django-app::notes survive".into(),
             at: Where { file: Arc::from(Path::new("s.yaml")), loc: None },
+            builds: vec![],
             steps: vec![],
             failure,
+            setup: vec![],
             logs: vec![LogTail {
                 container: "web".into(),
                 lines: "a\u{0}b \u{1b}[31mred\u{1b}[0m \u{FFFF}\u{FFFE} ]]> <&>\n".into(),

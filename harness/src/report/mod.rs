@@ -36,7 +36,7 @@ pub fn render_failure(outcome: &ScenarioOutcome) -> String {
     let Some(failure) = &outcome.failure else { return String::new() };
     let mut out = String::new();
     let verb = match failure.kind {
-        FailureKind::Failed => "failed",
+        FailureKind::Failed | FailureKind::Blocked => "failed",
         FailureKind::Error => "could not be carried out",
     };
     let _ = writeln!(out, "scenario `{}`: {} {verb}", outcome.name, failure.what);

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::scenario::Where;
+use crate::scenario::plan::Grading;
 
 /// Why a scenario did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +13,9 @@ pub enum FailureKind {
     Failed,
     /// The scenario could not be carried out: engine error, time limit, interruption.
     Error,
+    /// When grading: the step could not run because something it needs failed first (its container was
+    /// never created because the image did not build).
+    Blocked,
 }
 
 /// One thing that did not hold, with the evidence a person needs to fix it.
@@ -43,6 +47,17 @@ pub struct StepOutcome {
     pub summary: String,
     pub status: StepStatus,
     pub duration: Duration,
+    pub grading: Grading,
+    /// Why it failed (a step that could not run because its container never started says so here).
+    pub failure: Option<Failure>,
+}
+
+/// An image of `images:` that a scenario used: built, or why not.
+#[derive(Debug, Clone)]
+pub struct BuildOutcome {
+    pub image: String,
+    pub grading: Grading,
+    pub failure: Option<Failure>,
 }
 
 /// The last lines a container printed, shown with every failure.
@@ -57,8 +72,14 @@ pub struct ScenarioOutcome {
     pub name: String,
     pub test_name: String,
     pub at: Where,
+    /// The images it built (or found built by another scenario of the run), in the order first used.
+    pub builds: Vec<BuildOutcome>,
     pub steps: Vec<StepOutcome>,
+    /// The first thing that went wrong: what console and JUnit show.
     pub failure: Option<Failure>,
+    /// When grading: problems outside the graded checks (a container that never became ready), which
+    /// explain why later checks failed.
+    pub setup: Vec<Failure>,
     pub logs: Vec<LogTail>,
     pub duration: Duration,
     /// Resources kept for debugging with `--keep`: how to reach them.

@@ -58,12 +58,23 @@ pub async fn wait_ready(
 ) -> Result<(), Halt> {
     let deadline = Instant::now() + ready.timeout;
     let expected = format!("`{name}` ready within {:?}: {}", ready.timeout, describe(&ready.check));
+    let mut hopeless = HopelessWatch::default();
     loop {
         exited_halt(ctx, scope, name, expected.clone()).await?;
         let last_problem = match probe(ctx, scope, name, &ready.check, log_baseline).await {
             Ok(()) => return Ok(()),
             Err(problem) => problem,
         };
+        if let ReadyCheck::Http { port, .. } | ReadyCheck::Tcp(port) = &ready.check
+            && let Some(why) = hopeless.observe(ctx, scope, name, *port).await
+        {
+            return Err(Halt::Check {
+                expected,
+                actual: format!("it can never be ready: {last_problem}"),
+                diagnosis: vec![why],
+                evidence: None,
+            });
+        }
         if Instant::now() >= deadline {
             let mut diagnosis = Vec::new();
             if let ReadyCheck::Http { port, .. } | ReadyCheck::Tcp(port) = &ready.check {
@@ -77,6 +88,54 @@ pub async fn wait_ready(
             });
         }
         tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// Notices a server that will never answer on the port: it listens, but only on loopback or only on other
+/// ports, and has kept the same sockets for `HOPELESS_AFTER`. Waiting out the timeout would change nothing.
+#[derive(Default)]
+struct HopelessWatch {
+    started: Option<Instant>,
+    last_look: Option<Instant>,
+    same_since: Option<(Instant, Vec<diagnose::listen::Listener>)>,
+}
+
+/// How long a wrong set of listening sockets must stay the same before readiness gives up.
+const HOPELESS_AFTER: Duration = Duration::from_secs(2);
+/// How often the sockets are looked at while waiting.
+const HOPELESS_LOOK_EVERY: Duration = Duration::from_millis(250);
+
+impl HopelessWatch {
+    async fn observe(&mut self, ctx: &RunContext, scope: &Scope, name: &str, port: u16) -> Option<String> {
+        let now = Instant::now();
+        let started = *self.started.get_or_insert(now);
+        if now - started < HOPELESS_LOOK_EVERY || self.last_look.is_some_and(|t| now - t < HOPELESS_LOOK_EVERY) {
+            return None;
+        }
+        self.last_look = Some(now);
+        let live = scope.container(name)?;
+        let state = ctx.engine.inspect_container(&live.id).await.ok()?;
+        let mut listeners = diagnose::listen::listeners(&ctx.engine, &live.id, state.pid).await?;
+        listeners.sort_by_key(|l| (l.port, l.address));
+        let wrong = !listeners.is_empty()
+            && listeners.iter().filter(|l| l.port == port).all(diagnose::listen::Listener::is_loopback);
+        if !wrong {
+            self.same_since = None;
+            return None;
+        }
+        match &self.same_since {
+            Some((since, seen)) if *seen == listeners => {
+                if now - *since >= HOPELESS_AFTER {
+                    diagnose::listen::explain_port(name, port, &listeners)
+                } else {
+                    None
+                }
+            }
+            _ => {
+                self.same_since = Some((now, listeners));
+                None
+            }
+        }
     }
 }
 

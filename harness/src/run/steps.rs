@@ -94,6 +94,8 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
         }
         Step::Stop { container, within } => {
             let id = id_of(scope, container)?;
+            // Stopping a container that already exited proves nothing about how it stops.
+            exited_halt(ctx, scope, container, format!("`{container}` running, to stop within {within:?}")).await?;
             // The grace period outlasts `within` by a second, so that a slow stop is seen, not cut short.
             let grace = *within + Duration::from_secs(1);
             let started = Instant::now();

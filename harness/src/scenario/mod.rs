@@ -48,7 +48,21 @@ fn read_error(path: &Path, err: &std::io::Error) -> ScenarioError {
 
 /// Parses YAML text into the file model; the error carries the line and column serde-saphyr saw.
 pub fn parse(path: &Path, text: &Arc<str>) -> Result<model::ScenarioFile, ScenarioError> {
-    serde_saphyr::from_str(text).map_err(|err| saphyr_error(path, text, &err))
+    serde_saphyr::from_str_with_options(text, parse_options()).map_err(|err| saphyr_error(path, text, &err))
+}
+
+/// serde-saphyr's budget, tightened for scenario files, which are a few kilobytes: an alias bomb or a
+/// deeply nested file is refused after a few milliseconds instead of a few seconds.
+fn parse_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = 200_000;
+    budget.max_nodes = 50_000;
+    budget.max_aliases = 1_000;
+    budget.max_recorded_anchor_events = 100_000;
+    budget.max_total_scalar_bytes = 16 * 1024 * 1024;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }
 
 fn saphyr_error(path: &Path, text: &Arc<str>, err: &serde_saphyr::Error) -> ScenarioError {
@@ -103,6 +117,20 @@ fn strip_location_suffix(message: &str) -> String {
     }
 }
 
+/// Every problem of one file's text, as `seatrial check` finds them; variables resolve to nothing (their
+/// defaults apply). What the fuzzer drives: no input may panic, hang or take unbounded memory here.
+pub fn check_text(path: &Path, text: &str) -> Vec<ScenarioError> {
+    let text: Arc<str> = Arc::from(text);
+    let mut problems = Vec::new();
+    match parse(path, &text) {
+        Ok(model) => {
+            plan::plan_file(path, &text, &model, &|_| None, &mut problems);
+        }
+        Err(err) => problems.push(err),
+    }
+    problems
+}
+
 /// The JSON Schema of scenario files, generated from the same serde types that read them.
 pub fn schema_json() -> String {
     let mut schema = schemars::schema_for!(model::ScenarioFile);
@@ -150,4 +178,31 @@ pub fn load(paths: &[PathBuf], lookup: plan::Lookup<'_>) -> Result<Loaded, Vec<S
         }
     }
     if errors.iter().any(ScenarioError::is_error) { Err(errors) } else { Ok(Loaded { scenarios, warnings: errors }) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A YAML "billion laughs": ten levels of nine aliases inside a JSON body, which accepts any value, so
+    /// only serde-saphyr's budget stands between the file and 9^10 nodes. It is refused, not expanded.
+    #[test]
+    fn an_alias_bomb_is_refused_not_expanded() {
+        let mut levels = vec!["&a0 [x, x, x, x, x, x, x, x, x]".to_owned()];
+        for level in 1..10 {
+            let items = vec![format!("*a{}", level - 1); 9].join(", ");
+            levels.push(format!("&a{level} [{items}]"));
+        }
+        levels.push("*a9".to_owned());
+        let text = format!(
+            "scenarios:\n  - name: bomb\n    containers: {{ web: {{ image: \"b:1\", ports: [80] }} }}\n    steps:\n      \
+             - http: {{ port: 80, json: [{}] }}\n",
+            levels.join(", ")
+        );
+        let started = std::time::Instant::now();
+        let problems = check_text(Path::new("bomb.yaml"), &text);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].to_string().contains("budget"), "{}", problems[0]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
+    }
 }

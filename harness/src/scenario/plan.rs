@@ -175,6 +175,17 @@ impl Step {
         }
     }
 
+    /// The container the step acts on, if any.
+    pub fn container(&self) -> Option<&str> {
+        match self {
+            Step::Http(h) => Some(&h.container),
+            Step::Exec(e) => Some(&e.container),
+            Step::Logs(l) => Some(&l.container),
+            Step::Restart(c) | Step::Recreate(c) | Step::Start(c) | Step::Stop { container: c, .. } => Some(c),
+            Step::Sleep(_) => None,
+        }
+    }
+
     /// A one-line summary for reports: `http GET :8000/notes`.
     pub fn summary(&self) -> String {
         match self {
@@ -401,7 +412,11 @@ impl Planner<'_> {
             }
             None => ("Dockerfile".to_owned(), loc(&build.context)),
         };
+        // A submission's folder (a context from a variable) without its Dockerfile is the submission's
+        // mistake, reported as its failed build, not a mistake of the assignment file.
+        let context_from_variable = build.context.value.contains("${");
         if let Some(context) = &context
+            && !context_from_variable
             && !context.join(&dockerfile.0).is_file()
         {
             let path = context.join(&dockerfile.0).display().to_string();

@@ -1,0 +1,117 @@
+//! The student's feedback file (Markdown): each check with its points and, for each failure, what was
+//! expected, what came back, why (the diagnosis), the teacher's hint, and the container's last log lines.
+//! Hidden checks count in the score but say nothing about themselves.
+
+use std::fmt::Write as _;
+
+use super::gradebook::{CheckResult, FailureView, SubmissionGrade};
+use crate::report::printable;
+
+pub fn to_markdown(assignment: &str, grade: &SubmissionGrade) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Feedback for `{}`\n", inline(&grade.id));
+    let _ = writeln!(out, "Assignment: `{}`\n", inline(assignment));
+    let _ = writeln!(out, "**Score: {} / {}**\n", grade.score, grade.max);
+    out.push_str("| check | result | points |\n|---|---|---|\n");
+    let mut hidden = 0;
+    for check in grade.checks.iter().filter(|c| c.graded) {
+        if check.hidden {
+            hidden += 1;
+            let _ =
+                writeln!(out, "| hidden check {hidden} | {} | {} / {} |", verdict(check), check.earned, check.points);
+        } else {
+            let _ =
+                writeln!(out, "| {} | {} | {} / {} |", cell(&check.name), verdict(check), check.earned, check.points);
+        }
+    }
+    out.push('\n');
+    let failures: Vec<&CheckResult> = grade.checks.iter().filter(|c| !c.passed && !c.hidden).collect();
+    if !failures.is_empty() || !grade.notes.is_empty() {
+        out.push_str("## What went wrong\n\n");
+    }
+    for note in &grade.notes {
+        out.push_str("### Before the checks\n\n");
+        failure_block(&mut out, note);
+    }
+    let (blocked, failures): (Vec<&CheckResult>, Vec<&CheckResult>) =
+        failures.into_iter().partition(|c| c.failure.as_ref().is_some_and(|f| f.blocked));
+    for check in failures {
+        let points = match check.points {
+            0 if !check.graded => String::new(),
+            1 => " (1 point)".to_owned(),
+            n => format!(" ({n} points)"),
+        };
+        let _ = writeln!(out, "### {}{points}\n", heading(&check.name));
+        if let Some(feedback) = &check.feedback {
+            let _ = writeln!(out, "> {}\n", feedback.trim().replace('\n', "\n> "));
+        }
+        if let Some(failure) = &check.failure {
+            failure_block(&mut out, failure);
+        }
+    }
+    if let Some(first) = blocked.first().and_then(|c| c.failure.as_ref()) {
+        out.push_str("### Not checked\n\n");
+        let names: Vec<String> = blocked.iter().map(|c| line(&c.name)).collect();
+        let _ = writeln!(out, "{}: {}\n", names.join(", "), line(&first.actual));
+    }
+    if grade.checks.iter().any(|c| !c.passed) && !grade.logs.is_empty() {
+        out.push_str("## Container logs (last lines)\n\n");
+        for (container, lines) in &grade.logs {
+            let _ = writeln!(out, "`{}`:\n", inline(container));
+            code_block(&mut out, lines);
+        }
+    }
+    out
+}
+
+fn verdict(check: &CheckResult) -> &'static str {
+    if check.passed { "passed" } else { "failed" }
+}
+
+fn failure_block(out: &mut String, failure: &FailureView) {
+    let _ = writeln!(out, "- expected: {}", line(&failure.expected));
+    let _ = writeln!(out, "- got: {}", line(&failure.actual));
+    for why in &failure.diagnosis {
+        let _ = writeln!(out, "- **why:** {}", line(why));
+    }
+    out.push('\n');
+    if let Some(evidence) = &failure.evidence {
+        code_block(out, evidence);
+    }
+}
+
+/// A fenced block that the text cannot close early: the fence is longer than any backtick run inside.
+fn code_block(out: &mut String, text: &str) {
+    let text: Vec<String> = text.lines().map(printable).collect();
+    let text = text.join("\n");
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let _ = writeln!(out, "{fence}text\n{text}\n{fence}\n");
+}
+
+/// One line of prose: controls made visible, Markdown's active characters escaped.
+fn line(text: &str) -> String {
+    let mut out = String::new();
+    for c in printable(text).chars() {
+        // Backticks stay: messages quote names in them. Angle brackets would let a container's output
+        // inject HTML into a rendered page.
+        if matches!(c, '\\' | '[' | ']' | '<' | '>' | '|') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.replace('\n', " ")
+}
+
+fn cell(text: &str) -> String {
+    line(text)
+}
+
+fn heading(text: &str) -> String {
+    line(text)
+}
+
+/// Text inside an inline code span.
+fn inline(text: &str) -> String {
+    printable(text).replace('`', "'")
+}

@@ -1,0 +1,284 @@
+//! `seatrial grade`: one assignment's scenarios against many submission folders, in parallel, each
+//! submission isolated and limited as untrusted code; writes a gradebook and per-submission feedback.
+
+pub mod feedback;
+pub mod gradebook;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::engine::Engine;
+use crate::engine::labels::RunId;
+use crate::engine::sweep::SweepScope;
+use crate::libtest::exit_codes;
+use crate::run::{self, RunContext};
+use crate::scenario::{self, PlannedScenario};
+use gradebook::{Gradebook, SubmissionGrade};
+
+#[derive(Debug, Clone)]
+pub struct GradeOptions {
+    pub assignment: PathBuf,
+    /// Submission folders, or one folder that holds them.
+    pub submissions: Vec<PathBuf>,
+    /// Submissions graded at once.
+    pub jobs: usize,
+    /// Where the gradebook and the feedback go.
+    pub out: PathBuf,
+}
+
+/// Submissions run at once by default: most of a submission's time is spent waiting on its container,
+/// so twice the cores keeps them busy; builds are what saturates the machine.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2).clamp(2, 16)
+}
+
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub id: String,
+    pub path: PathBuf,
+}
+
+/// Why the submissions could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum GradeError {
+    #[error("{path}: {message}")]
+    Submissions { path: String, message: String },
+    #[error("cannot write {path}: {message}")]
+    Write { path: String, message: String },
+}
+
+/// Each path is a submission folder; a lone folder with no Dockerfile of its own whose entries are folders
+/// is the class: its subfolders are the submissions.
+pub fn find_submissions(paths: &[PathBuf]) -> Result<Vec<Submission>, GradeError> {
+    let error = |path: &Path, message: String| GradeError::Submissions { path: path.display().to_string(), message };
+    let mut folders = Vec::new();
+    if let [one] = paths
+        && one.is_dir()
+        && !one.join("Dockerfile").exists()
+    {
+        let entries = std::fs::read_dir(one).map_err(|e| error(one, e.to_string()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| error(one, e.to_string()))?.path();
+            if path.is_dir() && !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                folders.push(path);
+            }
+        }
+        if folders.is_empty() {
+            return Err(error(one, "has no Dockerfile and no submission folders".to_owned()));
+        }
+    } else {
+        for path in paths {
+            if !path.is_dir() {
+                return Err(error(path, "is not a folder".to_owned()));
+            }
+            folders.push(path.clone());
+        }
+    }
+    let mut submissions = Vec::new();
+    for folder in folders {
+        let path = folder.canonicalize().map_err(|e| error(&folder, e.to_string()))?;
+        let id = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "submission".into());
+        if submissions.iter().any(|s: &Submission| s.id == id) {
+            return Err(error(&folder, format!("two submissions are named `{id}`")));
+        }
+        submissions.push(Submission { id, path });
+    }
+    submissions.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(submissions)
+}
+
+/// The assignment planned for one submission: `${SUBMISSION}` is its folder, `${SUBMISSION_ID}` its name.
+fn plan_for(assignment: &Path, submission: &Submission, report: bool) -> Option<Vec<PlannedScenario>> {
+    let folder = submission.path.display().to_string();
+    let lookup = |name: &str| match name {
+        "SUBMISSION" => Some(folder.clone()),
+        "SUBMISSION_ID" => Some(submission.id.clone()),
+        _ => std::env::var(name).ok(),
+    };
+    let scenarios = if report {
+        crate::load_or_report(&[assignment.to_path_buf()], &lookup)?
+    } else {
+        scenario::load(&[assignment.to_path_buf()], &lookup).ok()?.scenarios
+    };
+    Some(
+        scenarios
+            .into_iter()
+            .filter(|s| !s.ignore)
+            .map(|mut s| {
+                s.test_name = format!("{}::{}", submission.id, s.name);
+                s
+            })
+            .collect(),
+    )
+}
+
+pub fn grade(options: &GradeOptions) -> ExitCode {
+    let submissions = match find_submissions(&options.submissions) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit_codes::INVALID_INPUT);
+        }
+    };
+    let mut plans = Vec::new();
+    for (i, submission) in submissions.iter().enumerate() {
+        // The assignment's own mistakes are the same for every submission: reported once.
+        let Some(plan) = plan_for(&options.assignment, submission, i == 0) else {
+            if i > 0 {
+                eprintln!("error: the assignment cannot be planned for `{}`", submission.id);
+            }
+            return ExitCode::from(exit_codes::INVALID_INPUT);
+        };
+        plans.push((submission.clone(), plan));
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit_codes::NO_ENGINE);
+        }
+    };
+    runtime.block_on(grade_all(options, plans))
+}
+
+async fn grade_all(options: &GradeOptions, plans: Vec<(Submission, Vec<PlannedScenario>)>) -> ExitCode {
+    let engine = match Engine::connect().await {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit_codes::NO_ENGINE);
+        }
+    };
+    if let Ok(report) = engine.sweep(&SweepScope::Dead, false).await
+        && report.total() > 0
+    {
+        eprintln!("note: removed {} resource(s) left by earlier, killed runs", report.total());
+    }
+    let run_id = RunId::new();
+    let mut ctx = RunContext::new(engine.clone(), run_id.clone(), false);
+    ctx.grading = true;
+    let ctx = Arc::new(ctx);
+    tokio::spawn(on_signal(engine.clone(), run_id.clone()));
+    let started = Instant::now();
+    let total = plans.len();
+    eprintln!("grading {total} submission(s) of {} with {} job(s)", options.assignment.display(), options.jobs);
+    let jobs = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
+    let done = Arc::new(Mutex::new(0usize));
+    let mut tasks = Vec::new();
+    for (submission, scenarios) in plans {
+        let (ctx, jobs, done, out) = (ctx.clone(), jobs.clone(), done.clone(), options.out.clone());
+        let assignment = options.assignment.display().to_string();
+        tasks.push(tokio::spawn(async move {
+            let _permit = jobs.acquire_owned().await.ok();
+            let mut outcomes = Vec::new();
+            for scenario in scenarios {
+                outcomes.push(run::run_scenario(ctx.clone(), Arc::new(scenario)).await);
+            }
+            let grade = gradebook::grade_submission(&submission.id, &submission.path, &outcomes);
+            let written = write_submission(&out, &assignment, &grade, &outcomes);
+            let n = {
+                let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
+                *done += 1;
+                *done
+            };
+            eprintln!(
+                "[{n}/{total}] {:<24} {:>3} / {:<3} ({:.1} s)",
+                submission.id, grade.score, grade.max, grade.seconds
+            );
+            if let Err(e) = written {
+                eprintln!("error: {e}");
+            }
+            grade
+        }));
+    }
+    let mut grades: Vec<SubmissionGrade> = Vec::new();
+    let mut failed_tasks = 0;
+    for task in tasks {
+        match task.await {
+            Ok(grade) => grades.push(grade),
+            Err(e) => {
+                failed_tasks += 1;
+                eprintln!("error: a submission's task ended abnormally: {e}");
+            }
+        }
+    }
+    // Built images and anything a scenario could not remove.
+    if let Err(e) = engine.sweep(&SweepScope::Run(run_id.id.clone()), false).await {
+        eprintln!("warning: cleanup at the end of the run: {e}");
+    }
+    let book = Gradebook::new(&options.assignment, grades);
+    match write_gradebook(&options.out, &book) {
+        Ok(()) => {
+            eprintln!(
+                "graded {} submission(s) in {:.1} s: {}",
+                book.submissions.len(),
+                started.elapsed().as_secs_f64(),
+                options.out.join("grades.csv").display()
+            );
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit_codes::INVALID_INPUT);
+        }
+    }
+    if failed_tasks > 0 { ExitCode::from(exit_codes::SCENARIO_FAILED) } else { ExitCode::SUCCESS }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), GradeError> {
+    let error = |e: std::io::Error| GradeError::Write { path: path.display().to_string(), message: e.to_string() };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(error)?;
+    }
+    // Written beside and renamed, so that a reader never sees half a file.
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, text).map_err(error)?;
+    std::fs::rename(&partial, path).map_err(error)
+}
+
+fn write_submission(
+    out: &Path,
+    assignment: &str,
+    grade: &SubmissionGrade,
+    outcomes: &[run::outcome::ScenarioOutcome],
+) -> Result<(), GradeError> {
+    let folder = out.join(&grade.id);
+    write_file(&folder.join("feedback.md"), &feedback::to_markdown(assignment, grade))?;
+    let xml = crate::report::junit::to_xml(outcomes, &[], std::time::Duration::from_secs_f64(grade.seconds)).map_err(
+        |e| GradeError::Write { path: folder.join("junit.xml").display().to_string(), message: e.to_string() },
+    )?;
+    write_file(&folder.join("junit.xml"), &xml)
+}
+
+fn write_gradebook(out: &Path, book: &Gradebook) -> Result<(), GradeError> {
+    let csv = book.to_csv().map_err(|e| GradeError::Write { path: "grades.csv".into(), message: e.to_string() })?;
+    write_file(&out.join("grades.csv"), &csv)?;
+    let json = serde_json::to_string_pretty(book)
+        .map_err(|e| GradeError::Write { path: "grades.json".into(), message: e.to_string() })?;
+    write_file(&out.join("grades.json"), &json)?;
+    write_file(&out.join("grades.html"), &book.to_html())
+}
+
+/// On SIGINT or SIGTERM: stop creating, remove everything of this run, exit 130 / 143.
+async fn on_signal(engine: Engine, run_id: RunId) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        return;
+    };
+    let (code, name) = tokio::select! {
+        _ = interrupt.recv() => (exit_codes::INTERRUPTED, "SIGINT"),
+        _ = terminate.recv() => (exit_codes::TERMINATED, "SIGTERM"),
+    };
+    run::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    eprintln!("\n{name}: removing what this grading run made...");
+    let scope = SweepScope::Run(run_id.id.clone());
+    for _ in 0..2 {
+        if let Err(e) = engine.sweep(&scope, false).await {
+            eprintln!("warning: {e}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    std::process::exit(i32::from(code));
+}
