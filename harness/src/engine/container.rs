@@ -23,6 +23,8 @@ pub const DEFAULT_NETWORK: &str = "bridge";
 pub const DEFAULT_PIDS_LIMIT: i64 = 1024;
 /// Memory a container may use (2 GiB).
 pub const DEFAULT_MEMORY_LIMIT: i64 = 2 << 30;
+/// CPU a container may use (one core, in billionths): a busy loop cannot starve the other scenarios.
+pub const DEFAULT_NANO_CPUS: i64 = 1_000_000_000;
 
 /// Most of a container's log that seatrial keeps in memory; a log flood cannot exhaust us.
 pub const LOG_CAPTURE_LIMIT: usize = 4 << 20;
@@ -145,6 +147,9 @@ impl Engine {
             init: Some(false),
             pids_limit: Some(DEFAULT_PIDS_LIMIT),
             memory: Some(DEFAULT_MEMORY_LIMIT),
+            // No swap beyond the memory limit: a memory hog is killed, not paged.
+            memory_swap: Some(DEFAULT_MEMORY_LIMIT),
+            nano_cpus: Some(DEFAULT_NANO_CPUS),
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".to_owned()),
                 config: Some(HashMap::from([
