@@ -150,13 +150,13 @@ fn write_report(
     }
 }
 
-/// On SIGINT or SIGTERM: stop creating, remove everything of this run, write the report with the
-/// interrupted scenarios as errors, and exit 130 / 143.
-async fn on_signal(engine: Engine, run_id: RunId, ledger: Arc<RunLedger>, junit: Option<PathBuf>, started: Instant) {
+/// Waits for SIGINT or SIGTERM, then stops creating and removes everything of this run; gives the exit
+/// code and the signal's name (`None` when the signals cannot be watched). `run` and `grade` both end so.
+pub async fn sweep_on_signal(engine: &Engine, run_id: &RunId) -> Option<(u8, &'static str)> {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
     else {
-        return;
+        return None;
     };
     let (code, name) = tokio::select! {
         _ = interrupt.recv() => (exit_codes::INTERRUPTED, "SIGINT"),
@@ -172,6 +172,13 @@ async fn on_signal(engine: Engine, run_id: RunId, ledger: Arc<RunLedger>, junit:
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
+    Some((code, name))
+}
+
+/// On SIGINT or SIGTERM: stop creating, remove everything of this run, write the report with the
+/// interrupted scenarios as errors, and exit 130 / 143.
+async fn on_signal(engine: Engine, run_id: RunId, ledger: Arc<RunLedger>, junit: Option<PathBuf>, started: Instant) {
+    let Some((code, name)) = sweep_on_signal(&engine, &run_id).await else { return };
     let interrupted: Vec<Interrupted> = locked(&ledger.running)
         .iter()
         .map(|test_name| Interrupted { test_name: test_name.clone(), reason: format!("interrupted by {name}") })

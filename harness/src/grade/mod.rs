@@ -262,23 +262,7 @@ fn write_gradebook(out: &Path, book: &Gradebook) -> Result<(), GradeError> {
 
 /// On SIGINT or SIGTERM: stop creating, remove everything of this run, exit 130 / 143.
 async fn on_signal(engine: Engine, run_id: RunId) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
-        return;
-    };
-    let (code, name) = tokio::select! {
-        _ = interrupt.recv() => (exit_codes::INTERRUPTED, "SIGINT"),
-        _ = terminate.recv() => (exit_codes::TERMINATED, "SIGTERM"),
-    };
-    run::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-    eprintln!("\n{name}: removing what this grading run made...");
-    let scope = SweepScope::Run(run_id.id.clone());
-    for _ in 0..2 {
-        if let Err(e) = engine.sweep(&scope, false).await {
-            eprintln!("warning: {e}");
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    if let Some((code, _)) = crate::libtest::sweep_on_signal(&engine, &run_id).await {
+        std::process::exit(i32::from(code));
     }
-    std::process::exit(i32::from(code));
 }
