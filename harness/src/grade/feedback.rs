@@ -91,11 +91,25 @@ fn code_block(out: &mut String, text: &str) {
 
 /// One line of prose: controls made visible, Markdown's active characters escaped.
 fn line(text: &str) -> String {
+    let text = printable(text);
+    // Backticks stay when they pair up: messages quote names and instructions in them, and inside a
+    // code span nothing is markup (only `|` still ends a table cell). An odd one is escaped.
+    let spans_pair = text.matches('`').count().is_multiple_of(2);
+    let mut in_code = false;
     let mut out = String::new();
-    for c in printable(text).chars() {
-        // Backticks stay: messages quote names in them. Angle brackets would let a container's output
-        // inject HTML into a rendered page.
-        if matches!(c, '\\' | '[' | ']' | '<' | '>' | '|') {
+    for c in text.chars() {
+        let escape = match c {
+            '`' if spans_pair => {
+                in_code = !in_code;
+                false
+            }
+            '`' => true,
+            '|' => true,
+            // Angle brackets would let a container's output inject HTML into a rendered page.
+            '\\' | '[' | ']' | '<' | '>' => !in_code,
+            _ => false,
+        };
+        if escape {
             out.push('\\');
         }
         out.push(c);
@@ -114,4 +128,17 @@ fn heading(text: &str) -> String {
 /// Text inside an inline code span.
 fn inline(text: &str) -> String {
     printable(text).replace('`', "'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line;
+
+    #[test]
+    fn markup_is_escaped_outside_code_spans_only() {
+        assert_eq!(line("the build failed at `[3/3] COPY app.py .`"), "the build failed at `[3/3] COPY app.py .`");
+        assert_eq!(line("got <script> [link](x)"), "got \\<script\\> \\[link\\](x)");
+        assert_eq!(line("a `b|c` d|e"), "a `b\\|c` d\\|e");
+        assert_eq!(line("odd ` tick <b>"), "odd \\` tick \\<b\\>");
+    }
 }

@@ -8,6 +8,10 @@ pub const DURATION_PATTERN: &str = r"^(.*\$\{.*|\s*([0-9]+(\.[0-9]+)?\s*(ns|nsec
 
 /// Parses a friendly duration with jiff (`500ms`, `1m30s`, `1.5s`, `2 minutes`); negative values are refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    // jiff also reads ISO 8601 (`PT30S`); one spelling keeps files, docs and the schema in step.
+    if text.trim_start().trim_start_matches(['-', '+']).starts_with(['P', 'p']) {
+        return Err(format!("write durations as `30s` or `1m30s`, not in ISO 8601 ({:?})", text.trim()));
+    }
     let signed: jiff::SignedDuration = text.trim().parse().map_err(|e: jiff::Error| e.to_string())?;
     Duration::try_from(signed).map_err(|_| "a duration cannot be negative".to_owned())
 }
@@ -54,6 +58,8 @@ mod tests {
             "1 fortnight",
             "3 days",
             "10 x",
+            "PT1S",
+            "pt5m",
         ];
         for sample in samples {
             assert_eq!(

@@ -88,10 +88,16 @@ pub struct ContainerSpec {
     #[serde(default)]
     pub env: IndexMap<String, Spanned<Scalar>>,
     /// Replaces the image's CMD, as a list: `[python, app.py]`.
+    #[serde(default)]
+    #[schemars(schema_with = "list_of_words")]
     pub command: Option<Spanned<Vec<String>>>,
     /// Replaces the image's ENTRYPOINT, as a list.
+    #[serde(default)]
+    #[schemars(schema_with = "list_of_words")]
     pub entrypoint: Option<Spanned<Vec<String>>>,
     /// The user to run as (`1000`, `app`, `1000:1000`); default: the image's.
+    #[serde(default)]
+    #[schemars(schema_with = "word")]
     pub user: Option<Spanned<String>>,
     /// The working directory; default: the image's.
     pub workdir: Option<Spanned<String>>,
@@ -228,8 +234,11 @@ pub struct ExecStepSpec {
     /// The container to run it in.
     pub container: Spanned<String>,
     /// The command as a list, no shell: `[ls, /data]` (write `[sh, -c, "..."]` for a shell).
+    #[schemars(schema_with = "list_of_words")]
     pub cmd: Spanned<Vec<String>>,
     /// The user to run it as (default: the container's).
+    #[serde(default)]
+    #[schemars(schema_with = "word")]
     pub user: Option<String>,
     /// How long it may take, e.g. `10s` (default `60s`).
     pub timeout: Option<Spanned<DurationText>>,
@@ -344,6 +353,16 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for SpannedKeyMap<V> {
         }
         deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
     }
+}
+
+/// YAML reads `1000` and `60` as numbers; where a string is meant (`user: 1000`, `[sleep, 60]`), the
+/// files take them as text, and so must the schema.
+fn word(_: &mut SchemaGenerator) -> Schema {
+    schemars::json_schema!({ "type": ["string", "number"] })
+}
+
+fn list_of_words(generator: &mut SchemaGenerator) -> Schema {
+    schemars::json_schema!({ "type": "array", "items": word(generator) })
 }
 
 impl JsonSchema for Scalar {
