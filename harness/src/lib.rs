@@ -62,7 +62,8 @@ pub fn clean(dry_run: bool, run: Option<String>) -> ExitCode {
             }
         };
         let scope = run.map_or(engine::sweep::SweepScope::Dead, engine::sweep::SweepScope::Run);
-        match engine.sweep(&scope, dry_run).await {
+        let swept = if dry_run { engine.sweep(&scope, true).await } else { engine.sweep_until_empty(&scope).await };
+        match swept {
             Ok(report) => {
                 let verb = if dry_run { "would remove" } else { "removed" };
                 for (kind, names) in [

@@ -23,7 +23,7 @@ pub mod exit_codes {
     pub const SCENARIO_FAILED: u8 = 1;
     /// A scenario file (or the command line) is wrong; nothing was started.
     pub const INVALID_INPUT: u8 = 2;
-    /// No container engine answered.
+    /// No container engine answered, or it stopped answering during the run.
     pub const NO_ENGINE: u8 = 3;
     /// Interrupted by SIGINT (128 + 2) or SIGTERM (128 + 15).
     pub const INTERRUPTED: u8 = 130;
@@ -69,6 +69,7 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
             return ExitCode::from(exit_codes::NO_ENGINE);
         }
     };
+    let signals = runtime.block_on(async { Interrupts::catch() });
     let engine = match runtime.block_on(Engine::connect()) {
         Ok(engine) => engine,
         Err(e) => {
@@ -76,6 +77,19 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
             return ExitCode::from(exit_codes::NO_ENGINE);
         }
     };
+    let run_id = RunId::new();
+    let ledger = Arc::new(RunLedger::default());
+    let started = Instant::now();
+    if let Some(signals) = signals {
+        runtime.spawn(on_signal(
+            signals,
+            engine.clone(),
+            run_id.clone(),
+            ledger.clone(),
+            options.junit.clone(),
+            started,
+        ));
+    }
     match runtime.block_on(engine.sweep(&SweepScope::Dead, false)) {
         Ok(report) if report.total() > 0 => {
             eprintln!("note: removed {} resource(s) left by earlier, killed runs", report.total());
@@ -83,11 +97,7 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
         Ok(_) => {}
         Err(e) => eprintln!("warning: could not sweep what earlier runs left: {e}"),
     }
-    let run_id = RunId::new();
-    let ctx = Arc::new(RunContext::new(engine.clone(), run_id.clone(), options.keep));
-    let ledger = Arc::new(RunLedger::default());
-    let started = Instant::now();
-    runtime.spawn(on_signal(engine.clone(), run_id.clone(), ledger.clone(), options.junit.clone(), started));
+    let ctx = Arc::new(RunContext::new(engine.clone(), run_id.clone(), options.keep, runtime.handle()));
 
     let handle = runtime.handle().clone();
     let trials = scenarios
@@ -100,6 +110,12 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
             Trial::test(name, move || {
                 locked(&ledger.running).push(planned.test_name.clone());
                 let outcome = handle.block_on(run::run_scenario(ctx, planned.clone()));
+                if run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                    // Interrupted: the signal handler reports this scenario as such and ends the process.
+                    loop {
+                        std::thread::park();
+                    }
+                }
                 let message = crate::report::render_failure(&outcome);
                 let passed = outcome.passed();
                 locked(&ledger.running).retain(|n| n != &planned.test_name);
@@ -111,14 +127,21 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
         .collect();
     let conclusion = libtest_mimic::run(args, trials);
 
+    let engine_lost = ctx.engine_lost();
     // Built images and anything a scenario could not remove.
-    if !options.keep
+    if let Some(reason) = &engine_lost {
+        eprintln!(
+            "error: {reason}\n  what this run made stays on the engine; the next run (or `seatrial clean`) removes it"
+        );
+    } else if !options.keep
         && let Err(e) = runtime.block_on(engine.sweep(&SweepScope::Run(run_id.id.clone()), false))
     {
         eprintln!("warning: cleanup at the end of the run: {e}");
     }
     let write_failed = write_report(options.junit.as_deref(), &ledger, &[], started);
-    if conclusion.has_failed() {
+    if engine_lost.is_some() {
+        ExitCode::from(exit_codes::NO_ENGINE)
+    } else if conclusion.has_failed() {
         ExitCode::from(exit_codes::SCENARIO_FAILED)
     } else if write_failed {
         ExitCode::from(exit_codes::INVALID_INPUT)
@@ -150,35 +173,52 @@ fn write_report(
     }
 }
 
+/// SIGINT and SIGTERM, caught from the moment this is made (on a runtime): a signal that arrives while
+/// the run is still connecting waits here instead of killing the process before it can clean up.
+pub struct Interrupts {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    /// Starts catching both signals; `None` when they cannot be watched. Needs a tokio runtime.
+    pub fn catch() -> Option<Interrupts> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Some(Interrupts {
+            interrupt: signal(SignalKind::interrupt()).ok()?,
+            terminate: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+}
+
 /// Waits for SIGINT or SIGTERM, then stops creating and removes everything of this run; gives the exit
-/// code and the signal's name (`None` when the signals cannot be watched). `run` and `grade` both end so.
-pub async fn sweep_on_signal(engine: &Engine, run_id: &RunId) -> Option<(u8, &'static str)> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
-        return None;
-    };
+/// code and the signal's name. `run` and `grade` both end so.
+pub async fn sweep_on_signal(mut signals: Interrupts, engine: &Engine, run_id: &RunId) -> (u8, &'static str) {
     let (code, name) = tokio::select! {
-        _ = interrupt.recv() => (exit_codes::INTERRUPTED, "SIGINT"),
-        _ = terminate.recv() => (exit_codes::TERMINATED, "SIGTERM"),
+        _ = signals.interrupt.recv() => (exit_codes::INTERRUPTED, "SIGINT"),
+        _ = signals.terminate.recv() => (exit_codes::TERMINATED, "SIGTERM"),
     };
-    run::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    run::interrupt();
     eprintln!("\n{name}: removing what this run made...");
     let scope = SweepScope::Run(run_id.id.clone());
-    // Twice: a request already in flight may create something after the first pass has listed.
-    for _ in 0..2 {
-        if let Err(e) = engine.sweep(&scope, false).await {
-            eprintln!("warning: {e}");
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    match engine.sweep_until_empty(&scope).await {
+        Ok(report) => report.errors.iter().for_each(|e| eprintln!("warning: {e}")),
+        Err(e) => eprintln!("warning: {e}"),
     }
-    Some((code, name))
+    (code, name)
 }
 
 /// On SIGINT or SIGTERM: stop creating, remove everything of this run, write the report with the
 /// interrupted scenarios as errors, and exit 130 / 143.
-async fn on_signal(engine: Engine, run_id: RunId, ledger: Arc<RunLedger>, junit: Option<PathBuf>, started: Instant) {
-    let Some((code, name)) = sweep_on_signal(&engine, &run_id).await else { return };
+async fn on_signal(
+    signals: Interrupts,
+    engine: Engine,
+    run_id: RunId,
+    ledger: Arc<RunLedger>,
+    junit: Option<PathBuf>,
+    started: Instant,
+) {
+    let (code, name) = sweep_on_signal(signals, &engine, &run_id).await;
     let interrupted: Vec<Interrupted> = locked(&ledger.running)
         .iter()
         .map(|test_name| Interrupted { test_name: test_name.clone(), reason: format!("interrupted by {name}") })

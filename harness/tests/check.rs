@@ -142,6 +142,8 @@ fn yaml_files(dir: &str) -> Vec<PathBuf> {
 fn a_real_validator_accepts_the_project_scenarios() {
     let mut files = yaml_files("scenarios");
     files.extend(yaml_files("harness/tests/failing"));
+    files.extend(yaml_files("harness/tests/hostile"));
+    files.extend(yaml_files("harness/tests/interrupt"));
     if workspace().join("docs/examples").is_dir() {
         files.extend(yaml_files("docs/examples"));
     }

@@ -2,70 +2,12 @@
 //! message, Ctrl-C and SIGKILL leave nothing behind, `--keep` keeps, and reports stay valid.
 //! These tests need a container engine and fail loudly when none answers.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the crate sits in the workspace").to_path_buf()
-}
+use std::path::Path;
+use std::process::Command;
 
-fn seatrial() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_seatrial"));
-    command.current_dir(workspace()).env("NO_COLOR", "1");
-    command
-}
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker").args(args).output().expect("the docker CLI runs")
-}
-
-/// Panics with a clear message when no engine answers: these tests never pass without one.
-fn require_engine() {
-    let info = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
-    match info {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!("no container engine answers: {}", String::from_utf8_lossy(&out.stderr)),
-        Err(e) => panic!("cannot run the docker CLI to reach the engine: {e}"),
-    }
-    let image = docker(&["image", "inspect", "seatrial/busybox"]);
-    assert!(
-        image.status.success(),
-        "the stand-in image seatrial/busybox is missing: run fixtures/base-images/make-base-images.sh"
-    );
-}
-
-/// Everything on the engine that a seatrial process with this pid made.
-fn leftovers(pid: u32) -> Vec<String> {
-    let filter = format!("label=org.seatrial.pid={pid}");
-    let mut found = Vec::new();
-    for (kind, args) in [
-        ("container", vec!["ps", "-aq", "--filter", &filter]),
-        ("volume", vec!["volume", "ls", "-q", "--filter", &filter]),
-        ("network", vec!["network", "ls", "-q", "--filter", &filter]),
-        ("image", vec!["images", "-q", "--filter", &filter]),
-    ] {
-        let out = docker(&args);
-        for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()) {
-            found.push(format!("{kind} {line}"));
-        }
-    }
-    found
-}
-
-fn validate_junit(path: &Path) {
-    let schema = workspace().join("../shared/junit/jenkins-xunit-junit-10.xsd");
-    let schema =
-        if schema.exists() { schema } else { workspace().join("harness/tests/junit/jenkins-xunit-junit-10.xsd") };
-    let out = Command::new("xmllint")
-        .arg("--noout")
-        .arg("--schema")
-        .arg(&schema)
-        .arg(path)
-        .output()
-        .expect("xmllint (Debian's libxml2-utils) is needed to validate JUnit reports");
-    assert!(out.status.success(), "JUnit report does not validate:\n{}", String::from_utf8_lossy(&out.stderr));
-}
+use support::{leftovers, require_engine, seatrial, spawn_run, validate_junit, wait_for_containers, workspace};
 
 /// libtest prints each failure as `---- name ----` followed by its message.
 fn failure_sections(stdout: &str) -> Vec<(String, String)> {
@@ -102,20 +44,6 @@ fn regex_escape(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '/' { c.to_string() } else { format!("\\{c}") }).collect()
 }
 
-/// Starts `seatrial run PATH --junit JUNIT EXTRA...` with stdout piped and stderr dropped.
-fn spawn_run(path: &Path, junit: &Path, extra: &[&str]) -> std::process::Child {
-    seatrial()
-        .arg("run")
-        .arg(path)
-        .arg("--junit")
-        .arg(junit)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("seatrial starts")
-}
-
 #[test]
 fn failing_scenarios_fail_at_the_right_step_with_the_right_message() {
     require_engine();
@@ -149,10 +77,8 @@ fn failing_scenarios_fail_at_the_right_step_with_the_right_message() {
     assert_eq!(leftovers(pid), Vec::<String>::new(), "the run must remove everything it made");
 }
 
-fn write_scenario(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("interrupt.yaml");
-    std::fs::write(&path, text).expect("write scenario");
-    path
+fn write_scenario(dir: &Path, text: &str) -> std::path::PathBuf {
+    support::write_scenario(dir, "interrupt.yaml", text)
 }
 
 const LONG_SCENARIO: &str = r#"
@@ -168,20 +94,6 @@ scenarios:
       - sleep: 120s
 "#;
 
-/// Waits until the seatrial process `pid` has a running container on the engine.
-fn wait_for_container(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let filter = format!("label=org.seatrial.pid={pid}");
-        let out = docker(&["ps", "-q", "--filter", &filter]);
-        if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("seatrial (pid {pid}) started no container within 60s");
-}
-
 #[test]
 fn ctrl_c_removes_everything_and_reports_the_scenario_as_interrupted() {
     require_engine();
@@ -190,7 +102,7 @@ fn ctrl_c_removes_everything_and_reports_the_scenario_as_interrupted() {
     let junit = dir.path().join("junit.xml");
     let mut child = spawn_run(&scenario, &junit, &[]);
     let pid = child.id();
-    wait_for_container(pid);
+    wait_for_containers(pid, 1);
     assert!(Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill runs").success());
     let status = child.wait().expect("seatrial ends");
     assert_eq!(status.code(), Some(130));
@@ -207,7 +119,7 @@ fn a_killed_run_is_swept_by_clean() {
     let scenario = write_scenario(dir.path(), LONG_SCENARIO);
     let mut child = spawn_run(&scenario, &dir.path().join("junit.xml"), &[]);
     let pid = child.id();
-    wait_for_container(pid);
+    wait_for_containers(pid, 1);
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
     assert!(!leftovers(pid).is_empty(), "SIGKILL leaves the run's resources behind");

@@ -265,6 +265,42 @@ impl Engine {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// Follows the container's output until `text` appears in it, for at most `within`; false when it did
+    /// not (the time ran out, or the container stopped). One pass over the stream, whatever its size:
+    /// a log flood costs no memory and is not read again and again.
+    pub async fn wait_for_log_text(&self, id: &str, text: &str, within: Duration) -> Result<bool, EngineError> {
+        let needle = text.as_bytes();
+        let search = async {
+            // Where to pick up again when the engine ends a follow early (it does when the log file
+            // rotates): from a second before, rather than from the start of a flood.
+            let mut since = 0;
+            loop {
+                let options = LogsOptions {
+                    stdout: true,
+                    stderr: true,
+                    follow: true,
+                    since,
+                    tail: "all".to_owned(),
+                    ..Default::default()
+                };
+                let mut stream = self.docker.logs(id, Some(options));
+                // The end of the previous chunk, so that a text split across two chunks is still found.
+                let mut window: Vec<u8> = Vec::new();
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|e| EngineError::new("follow logs of", id, e))?.into_bytes();
+                    window.extend_from_slice(&chunk);
+                    if window.windows(needle.len().max(1)).any(|w| w == needle) {
+                        return Ok(true);
+                    }
+                    window.drain(..window.len().saturating_sub(needle.len().saturating_sub(1)));
+                }
+                since = unix_seconds().saturating_sub(1);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::time::timeout(within, search).await.unwrap_or(Ok(false))
+    }
+
     /// Runs a command in a running container and waits for it; the exit code comes from `inspect_exec`.
     pub async fn exec(&self, id: &str, cmd: &[String], user: Option<&str>) -> Result<ExecOutput, EngineError> {
         let config = ExecConfig {
@@ -311,6 +347,11 @@ impl Engine {
 fn push_capped(buffer: &mut Vec<u8>, bytes: &[u8]) {
     let room = LOG_CAPTURE_LIMIT.saturating_sub(buffer.len());
     buffer.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
+fn unix_seconds() -> i32 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    i32::try_from(now).unwrap_or(i32::MAX)
 }
 
 fn whole_seconds(duration: Duration) -> i32 {

@@ -10,6 +10,9 @@ pub const STARTED: &str = "org.seatrial.started";
 /// The process id of the run, so that a sweep can tell a live run from a dead one on this host.
 pub const PID: &str = "org.seatrial.pid";
 pub const HOSTNAME: &str = "org.seatrial.host";
+/// On what `--keep` may leave for debugging: no sweep of dead runs touches it, only
+/// `seatrial clean --run ID`.
+pub const KEEP: &str = "org.seatrial.keep";
 
 /// One run's identity: a short random id plus what the sweep needs to judge liveness.
 #[derive(Debug, Clone)]

@@ -36,9 +36,21 @@ impl SweepReport {
     pub fn total(&self) -> usize {
         self.containers.len() + self.networks.len() + self.volumes.len() + self.images.len()
     }
+
+    /// Adds a later pass: what it removed, and its errors in place of the earlier ones.
+    fn absorb(&mut self, later: SweepReport) {
+        self.containers.extend(later.containers);
+        self.networks.extend(later.networks);
+        self.volumes.extend(later.volumes);
+        self.images.extend(later.images);
+        self.errors = later.errors;
+    }
 }
 
 fn is_dead(resource_labels: &HashMap<String, String>) -> bool {
+    if resource_labels.contains_key(labels::KEEP) {
+        return false;
+    }
     let same_host = resource_labels.get(HOSTNAME).is_some_and(|h| *h == labels::hostname());
     let pid = resource_labels.get(PID).and_then(|p| p.parse::<u32>().ok());
     if same_host && let Some(pid) = pid {
@@ -124,6 +136,31 @@ impl Engine {
                 if !dry_run && let Err(e) = self.remove_image(&image.id).await {
                     report.errors.push(e);
                 }
+            }
+        }
+        if let SweepScope::Run(_) = scope
+            && !dry_run
+        {
+            report.images.extend(self.remove_unfinished_step_images().await);
+        }
+        Ok(report)
+    }
+}
+
+impl Engine {
+    /// Sweeps pass after pass (300 ms apart, 8 at most) until a pass after the first finds nothing,
+    /// meets no error and leaves no step image waiting: a request in flight may create something after
+    /// a pass has listed, and the engine refuses what it is still tearing down (a network whose
+    /// container is going, the step image under a dropped build). One report for all passes.
+    pub async fn sweep_until_empty(&self, scope: &SweepScope) -> Result<SweepReport, EngineError> {
+        let mut report = self.sweep(scope, false).await?;
+        for _ in 1..8 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let Ok(pass) = self.sweep(scope, false).await else { break };
+            let empty = pass.total() == 0 && pass.errors.is_empty();
+            report.absorb(pass);
+            if empty && !super::build::has_unfinished_step_images() {
+                break;
             }
         }
         Ok(report)

@@ -144,6 +144,7 @@ pub fn grade(options: &GradeOptions) -> ExitCode {
 }
 
 async fn grade_all(options: &GradeOptions, plans: Vec<(Submission, Vec<PlannedScenario>)>) -> ExitCode {
+    let signals = crate::libtest::Interrupts::catch();
     let engine = match Engine::connect().await {
         Ok(engine) => engine,
         Err(e) => {
@@ -151,16 +152,18 @@ async fn grade_all(options: &GradeOptions, plans: Vec<(Submission, Vec<PlannedSc
             return ExitCode::from(exit_codes::NO_ENGINE);
         }
     };
+    let run_id = RunId::new();
+    let mut ctx = RunContext::new(engine.clone(), run_id.clone(), false, &tokio::runtime::Handle::current());
+    ctx.grading = true;
+    let ctx = Arc::new(ctx);
+    if let Some(signals) = signals {
+        tokio::spawn(on_signal(signals, engine.clone(), run_id.clone()));
+    }
     if let Ok(report) = engine.sweep(&SweepScope::Dead, false).await
         && report.total() > 0
     {
         eprintln!("note: removed {} resource(s) left by earlier, killed runs", report.total());
     }
-    let run_id = RunId::new();
-    let mut ctx = RunContext::new(engine.clone(), run_id.clone(), false);
-    ctx.grading = true;
-    let ctx = Arc::new(ctx);
-    tokio::spawn(on_signal(engine.clone(), run_id.clone()));
     let started = Instant::now();
     let total = plans.len();
     eprintln!("grading {total} submission(s) of {} with {} job(s)", options.assignment.display(), options.jobs);
@@ -204,8 +207,15 @@ async fn grade_all(options: &GradeOptions, plans: Vec<(Submission, Vec<PlannedSc
             }
         }
     }
+    if run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        // The signal handler removes what the run made and ends the process with its own code.
+        std::future::pending::<()>().await;
+    }
+    let engine_lost = ctx.engine_lost();
     // Built images and anything a scenario could not remove.
-    if let Err(e) = engine.sweep(&SweepScope::Run(run_id.id.clone()), false).await {
+    if let Some(reason) = &engine_lost {
+        eprintln!("error: {reason}\n  the grades of submissions graded after that are not valid: grade them again");
+    } else if let Err(e) = engine.sweep(&SweepScope::Run(run_id.id.clone()), false).await {
         eprintln!("warning: cleanup at the end of the run: {e}");
     }
     let book = Gradebook::new(&options.assignment, grades);
@@ -223,7 +233,13 @@ async fn grade_all(options: &GradeOptions, plans: Vec<(Submission, Vec<PlannedSc
             return ExitCode::from(exit_codes::INVALID_INPUT);
         }
     }
-    if failed_tasks > 0 { ExitCode::from(exit_codes::SCENARIO_FAILED) } else { ExitCode::SUCCESS }
+    if engine_lost.is_some() {
+        ExitCode::from(exit_codes::NO_ENGINE)
+    } else if failed_tasks > 0 {
+        ExitCode::from(exit_codes::SCENARIO_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), GradeError> {
@@ -261,8 +277,7 @@ fn write_gradebook(out: &Path, book: &Gradebook) -> Result<(), GradeError> {
 }
 
 /// On SIGINT or SIGTERM: stop creating, remove everything of this run, exit 130 / 143.
-async fn on_signal(engine: Engine, run_id: RunId) {
-    if let Some((code, _)) = crate::libtest::sweep_on_signal(&engine, &run_id).await {
-        std::process::exit(i32::from(code));
-    }
+async fn on_signal(signals: crate::libtest::Interrupts, engine: Engine, run_id: RunId) {
+    let (code, _) = crate::libtest::sweep_on_signal(signals, &engine, &run_id).await;
+    std::process::exit(i32::from(code));
 }

@@ -79,7 +79,14 @@ pub fn to_xml(
         case.set_classname(xml_safe(suite_name(&outcome.test_name)));
         case.set_time(outcome.duration);
         if !outcome.logs.is_empty() {
-            let logs: String = outcome.logs.iter().map(|t| format!("== {} ==\n{}\n", t.container, t.lines)).collect();
+            let logs: String = outcome
+                .logs
+                .iter()
+                .map(|t| {
+                    let lines: Vec<String> = t.lines.lines().map(super::cut_long_line).collect();
+                    format!("== {} ==\n{}\n", t.container, lines.join("\n"))
+                })
+                .collect();
             case.set_system_out(xml_safe(&logs));
         }
         suite_for(&mut suites, suite_name(&outcome.test_name)).add_test_case(case);

@@ -9,6 +9,25 @@ use crate::run::outcome::{FailureKind, ScenarioOutcome};
 /// Container output made safe to print: ANSI escape sequences (colours, cursor moves) removed, other
 /// control characters (NUL, a lone ESC) shown as escapes, so that a container cannot repaint the terminal
 /// or hide text in a report.
+/// Longest log line shown in full: a flood of 64 KiB lines must not make a report of megabytes.
+pub const LOG_LINE_LIMIT: usize = 500;
+
+/// A line of container output as shown on the console: printable, and cut after [`LOG_LINE_LIMIT`].
+pub fn shown_log_line(line: &str) -> String {
+    cut_long_line(&printable(line))
+}
+
+/// The line, cut after [`LOG_LINE_LIMIT`] characters with a note of how many were left out.
+pub fn cut_long_line(line: &str) -> String {
+    match line.char_indices().nth(LOG_LINE_LIMIT) {
+        Some((cut, _)) => {
+            let rest = line[cut..].chars().count();
+            format!("{} [... {rest} more characters]", &line[..cut])
+        }
+        None => line.to_owned(),
+    }
+}
+
 pub fn printable(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut chars = line.chars().peekable();
@@ -49,7 +68,7 @@ pub fn render_failure(outcome: &ScenarioOutcome) -> String {
     if let Some(evidence) = &failure.evidence {
         let _ = writeln!(out, "  output:");
         for line in evidence.lines() {
-            let _ = writeln!(out, "    | {}", printable(line));
+            let _ = writeln!(out, "    | {}", shown_log_line(line));
         }
     }
     for tail in &outcome.logs {
@@ -60,7 +79,7 @@ pub fn render_failure(outcome: &ScenarioOutcome) -> String {
         }
         let _ = writeln!(out, "  log of `{}` (last {} lines):", tail.container, lines.len());
         for line in lines {
-            let _ = writeln!(out, "    | {}", printable(line));
+            let _ = writeln!(out, "    | {}", shown_log_line(line));
         }
     }
     if !outcome.kept.is_empty() {
@@ -74,6 +93,13 @@ pub fn render_failure(outcome: &ScenarioOutcome) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn long_log_lines_are_cut() {
+        let line = "x".repeat(super::LOG_LINE_LIMIT + 7);
+        assert_eq!(super::shown_log_line(&line), format!("{} [... 7 more characters]", "x".repeat(500)));
+        assert_eq!(super::shown_log_line("short"), "short");
+    }
+
     #[test]
     fn printable_drops_ansi_and_escapes_controls() {
         assert_eq!(

@@ -52,12 +52,24 @@ async fn build(engine: &Engine, run: &RunId, image: &PlannedImage) -> BuildResul
         tag: tag.clone(),
         labels: run.labels(None),
     };
-    match tokio::time::timeout(image.timeout, engine.build_image(&request, tar)).await {
-        Ok(Ok(_id)) => Ok(tag),
+    // An interrupted run drops its builds: the engine then stops the build's container and removes it.
+    let built = tokio::select! {
+        built = tokio::time::timeout(image.timeout, engine.build_image(&request, tar)) => built,
+        () = super::interrupted() => Ok(Err(BuildError::Failed {
+            message: "the run was interrupted".to_owned(),
+            step: None,
+            log: String::new(),
+        })),
+    };
+    let result = match built {
+        Ok(Ok(_id)) => return Ok(tag),
         Ok(Err(err)) => Err(Arc::new(err)),
         Err(_) => Err(Arc::new(BuildError::Failed {
             message: format!("the build did not finish within {:?}", image.timeout),
+            step: None,
             log: String::new(),
         })),
-    }
+    };
+    engine.remove_unfinished_step_images().await;
+    result
 }

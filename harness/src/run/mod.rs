@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::diagnose;
 use crate::engine::container::{ContainerConfig, DEFAULT_NETWORK, MountConfig};
 use crate::engine::labels::RunId;
+use crate::engine::watch::EngineWatch;
 use crate::engine::{Engine, EngineError};
 use crate::scenario::Where;
 use crate::scenario::plan::{ImageRef, Mount, PlannedContainer, PlannedScenario};
@@ -23,6 +24,24 @@ use scope::Scope;
 
 /// Set when the run is interrupted: from then on nothing new is created.
 pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static INTERRUPTION: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Marks the run as interrupted and wakes whatever waits on [`interrupted`] (builds in flight).
+pub fn interrupt() {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    INTERRUPTION.notify_waiters();
+}
+
+/// Returns once the run is interrupted.
+pub async fn interrupted() {
+    let notified = INTERRUPTION.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    notified.await;
+}
 
 /// Lines of each container's log shown with a failure.
 pub const LOG_TAIL_LINES: usize = 20;
@@ -38,16 +57,25 @@ pub struct RunContext {
     /// Grading untrusted submissions: a failed step does not end the scenario (later steps still earn
     /// their points), and every scenario gets a network of its own, even with one container.
     pub grading: bool,
+    /// Says when the engine stops answering, so that every running scenario ends at once.
+    pub watch: EngineWatch,
 }
 
 impl RunContext {
-    pub fn new(engine: Engine, run: RunId, keep: bool) -> RunContext {
+    /// The context of a run whose scenarios (and the engine watch) run on `runtime`.
+    pub fn new(engine: Engine, run: RunId, keep: bool, runtime: &tokio::runtime::Handle) -> RunContext {
         let http = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        RunContext { engine, run, images: images::ImageCache::default(), http, keep, grading: false }
+        let watch = EngineWatch::start(&engine, runtime);
+        RunContext { engine, run, images: images::ImageCache::default(), http, keep, grading: false, watch }
+    }
+
+    /// Why the engine is gone, once it is: from then on no engine call is worth making.
+    pub fn engine_lost(&self) -> Option<String> {
+        self.watch.lost_reason()
     }
 }
 
@@ -103,41 +131,95 @@ fn lock(progress: &SharedProgress) -> std::sync::MutexGuard<'_, Progress> {
     progress.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How a scenario's task ended.
+enum Ending {
+    Finished(Result<(), tokio::task::JoinError>),
+    TimedOut,
+    EngineLost(String),
+}
+
 /// Runs one scenario to its end and cleans up after it.
 pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) -> ScenarioOutcome {
     let started = Instant::now();
-    let scope = Scope::new(&ctx.engine, &ctx.run, &scenario.test_name);
+    let mut scope = Scope::new(&ctx.engine, &ctx.run, &scenario.test_name);
+    if ctx.keep {
+        scope.labels.insert(crate::engine::labels::KEEP.to_owned(), "true".to_owned());
+    }
     let progress = SharedProgress::default();
     // Builds have their own time limits (`build.timeout`), so the scenario's limit starts after them.
-    let (images, builds) = resolve_images(&ctx, &scenario).await;
-    let task = tokio::spawn(scenario_body(ctx.clone(), scenario.clone(), scope.clone(), progress.clone(), images));
-    let abort = task.abort_handle();
-    let ended = tokio::time::timeout(scenario.timeout, task).await;
+    lock(&progress).current = Some((scenario.at.clone(), "build of the scenario's images".to_owned()));
+    let resolved = tokio::select! {
+        resolved = resolve_images(&ctx, &scenario) => Ok(resolved),
+        reason = ctx.watch.lost() => Err(reason),
+    };
+    let (ending, builds) = match resolved {
+        Ok((images, builds)) => {
+            lock(&progress).current = None;
+            let task =
+                tokio::spawn(scenario_body(ctx.clone(), scenario.clone(), scope.clone(), progress.clone(), images));
+            let abort = task.abort_handle();
+            let ending = tokio::select! {
+                ended = tokio::time::timeout(scenario.timeout, task) => match ended {
+                    Ok(result) => Ending::Finished(result),
+                    Err(_) => Ending::TimedOut,
+                },
+                reason = ctx.watch.lost() => Ending::EngineLost(reason),
+            };
+            abort.abort();
+            (ending, builds)
+        }
+        Err(reason) => (Ending::EngineLost(reason), Vec::new()),
+    };
     let mut progress = std::mem::take(&mut *lock(&progress));
+    let ending = match ending {
+        Ending::Finished(result) if engine_failed(&ctx, progress.failure.as_ref()).await => {
+            match ctx.engine_lost() {
+                Some(reason) => {
+                    // The step that met the dying engine is what the scenario was doing.
+                    if let Some(failure) = progress.failure.take() {
+                        progress.current = Some((failure.at, failure.what));
+                    }
+                    Ending::EngineLost(reason)
+                }
+                None => Ending::Finished(result),
+            }
+        }
+        other => other,
+    };
     let (at, what) = progress.current.take().unwrap_or_else(|| (scenario.at.clone(), "scenario".to_owned()));
-    let error = |actual: String| Failure {
+    let error = |expected: &str, actual: String| Failure {
         kind: FailureKind::Error,
         at: at.clone(),
         what: what.clone(),
-        expected: "the scenario to run to its end".to_owned(),
+        expected: expected.to_owned(),
         actual,
         diagnosis: Vec::new(),
         evidence: None,
     };
-    match ended {
-        Ok(Ok(())) => {}
-        Ok(Err(join_error)) => {
-            progress.failure.get_or_insert_with(|| error(format!("seatrial's task ended abnormally: {join_error}")));
+    let to_the_end = "the scenario to run to its end";
+    match ending {
+        Ending::Finished(Ok(())) => {}
+        Ending::Finished(Err(join_error)) => {
+            progress
+                .failure
+                .get_or_insert_with(|| error(to_the_end, format!("seatrial's task ended abnormally: {join_error}")));
         }
-        Err(_) => {
-            abort.abort();
+        Ending::TimedOut => {
             progress.failure.get_or_insert_with(|| {
-                error(format!("the scenario did not finish within its time limit of {:?}", scenario.timeout))
+                error(
+                    to_the_end,
+                    format!("the scenario did not finish within its time limit of {:?}", scenario.timeout),
+                )
             });
         }
+        // Whatever failed before, the lost engine is the news: it is why the rest did not happen.
+        Ending::EngineLost(reason) => {
+            progress.failure = Some(error("the container engine to keep answering", reason));
+        }
     }
+    let engine_lost = ctx.engine_lost().is_some();
     let mut logs = Vec::new();
-    if progress.failure.is_some() {
+    if progress.failure.is_some() && !engine_lost {
         for (name, live) in ordered_containers(&scope, &scenario) {
             let lines =
                 ctx.engine.logs(&live.id, Some(LOG_TAIL_LINES)).await.unwrap_or_else(|e| format!("(no log: {e})"));
@@ -147,8 +229,10 @@ pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) 
     let mut kept = Vec::new();
     if ctx.keep && progress.failure.is_some() {
         kept = describe_kept(&scope, &scenario);
+    } else if engine_lost {
+        // Nothing can be removed without an engine; the next run's sweep removes what is left.
     } else if let Err(e) = scope.cleanup().await {
-        progress.failure.get_or_insert_with(|| error(format!("cleanup failed: {e}")));
+        progress.failure.get_or_insert_with(|| error(to_the_end, format!("cleanup failed: {e}")));
     }
     for planned in scenario.steps.iter().skip(progress.steps.len()) {
         progress.steps.push(StepOutcome {
@@ -172,6 +256,16 @@ pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) 
         duration: started.elapsed(),
         kept,
     }
+}
+
+/// Whether the scenario's error came from an engine that is going away; if so, waits for the engine
+/// watch's verdict, so that the error names the engine rather than the last request that broke.
+async fn engine_failed(ctx: &RunContext, failure: Option<&Failure>) -> bool {
+    use crate::engine::watch::{LOST_AFTER, PING_TIMEOUT};
+    if !failure.is_some_and(|f| f.kind == FailureKind::Error) || ctx.engine.ping(PING_TIMEOUT).await.is_ok() {
+        return false;
+    }
+    tokio::time::timeout(LOST_AFTER + 2 * PING_TIMEOUT, ctx.watch.lost()).await.is_ok()
 }
 
 fn ordered_containers(scope: &Scope, scenario: &PlannedScenario) -> Vec<(String, scope::LiveContainer)> {
@@ -361,7 +455,7 @@ async fn resolve_image(ctx: &RunContext, container: &PlannedContainer) -> Result
             let tail: Vec<&str> = log.lines().collect();
             let tail = tail[tail.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
             let mut diagnosis = Vec::new();
-            if let Some(step) = crate::engine::build::failed_instruction(log) {
+            if let Some(step) = err.failed_step() {
                 diagnosis.push(format!("the build failed at `{step}`"));
             }
             ImageOrHalt::Build {

@@ -67,6 +67,7 @@ impl Scope {
                 resource: what.to_owned(),
                 message: "the run was interrupted".to_owned(),
                 status: None,
+                unanswered: false,
             });
         }
         Ok(())

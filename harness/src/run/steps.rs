@@ -166,15 +166,14 @@ async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Result<(
 
 async fn logs_step(ctx: &RunContext, scope: &Scope, logs: &LogsStep) -> Result<(), Halt> {
     let id = id_of(scope, &logs.container)?;
-    let deadline = Instant::now() + logs.within;
-    loop {
-        let log = ctx.engine.logs(&id, None).await?;
-        let mismatches = check::logs::check_logs(logs, &log);
-        // Only a missing text is worth waiting for; a forbidden one will not go away.
-        let waiting_helps = logs.contains.as_ref().is_some_and(|t| !log.contains(t.as_str()));
-        if mismatches.is_empty() || !waiting_helps || Instant::now() >= deadline {
-            return mismatches_to_halt(mismatches, Vec::new());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // Only a missing text is worth waiting for; a forbidden one will not go away.
+    let mut checked = logs.clone();
+    if let Some(text) = &logs.contains
+        && ctx.engine.wait_for_log_text(&id, text, logs.within).await?
+    {
+        // Seen in the stream: the newest part of a long log, read below, may no longer hold it.
+        checked.contains = None;
     }
+    let log = ctx.engine.logs(&id, None).await?;
+    mismatches_to_halt(check::logs::check_logs(&checked, &log), Vec::new())
 }
