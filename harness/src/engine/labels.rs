@@ -10,6 +10,9 @@ pub const STARTED: &str = "org.seatrial.started";
 /// The process id of the run, so that a sweep can tell a live run from a dead one on this host.
 pub const PID: &str = "org.seatrial.pid";
 pub const HOSTNAME: &str = "org.seatrial.host";
+/// When the run's process started (clock ticks since boot): a pid reused by another process after the
+/// run was killed must not keep the dead run's resources alive.
+pub const PID_START: &str = "org.seatrial.pid-start";
 /// On what `--keep` may leave for debugging: no sweep of dead runs touches it, only
 /// `seatrial clean --run ID`.
 pub const KEEP: &str = "org.seatrial.keep";
@@ -37,6 +40,9 @@ impl RunId {
             (PID.to_owned(), std::process::id().to_string()),
             (HOSTNAME.to_owned(), hostname()),
         ]);
+        if let Some(start) = process_start(std::process::id()) {
+            labels.insert(PID_START.to_owned(), start.to_string());
+        }
         if let Some(scenario) = scenario {
             labels.insert(SCENARIO.to_owned(), scenario.to_owned());
         }
@@ -52,6 +58,15 @@ impl Default for RunId {
 
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
+}
+
+/// When process `pid` started, in clock ticks since boot (field 22 of `/proc/PID/stat`); `None` when
+/// there is no such process or no procfs.
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may itself hold spaces and parentheses.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// A name the engine accepts (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`), lower-case, at most `max` characters.
@@ -86,5 +101,13 @@ mod tests {
         assert_eq!(slug("Notes survive restart & re-creation!", 40), "notes-survive-restart-re-creation");
         assert_eq!(slug("***", 10), "x");
         assert_eq!(slug("abcdef-ghi", 7), "abcdef");
+    }
+
+    #[test]
+    fn a_process_start_time_is_read_for_live_processes_only() {
+        let mine = process_start(std::process::id()).expect("this process has a start time");
+        assert!(mine > 0);
+        assert_eq!(process_start(std::process::id()), Some(mine), "it does not change");
+        assert_eq!(process_start(u32::MAX), None);
     }
 }

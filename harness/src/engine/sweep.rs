@@ -1,13 +1,14 @@
 //! Finding and removing what seatrial made: this run's resources at its end, and what a killed run left.
-//! A resource belongs to a dead run when its run's process is gone from this host, or, for a run started
-//! on another host, when it is older than the stale age. A live run's resources are never touched.
+//! A resource belongs to a dead run when its run's process is gone from this host (or its pid now
+//! belongs to a process that started later), or, for a run started on another host, when it is older
+//! than the stale age. A live run's resources are never touched.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard::query_parameters::{ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions};
 
-use super::labels::{self, HOSTNAME, PID, RUN, STARTED};
+use super::labels::{self, HOSTNAME, PID, PID_START, RUN, STARTED};
 use super::{Engine, EngineError};
 
 /// Runs from another host older than this are taken as dead.
@@ -54,7 +55,15 @@ fn is_dead(resource_labels: &HashMap<String, String>) -> bool {
     let same_host = resource_labels.get(HOSTNAME).is_some_and(|h| *h == labels::hostname());
     let pid = resource_labels.get(PID).and_then(|p| p.parse::<u32>().ok());
     if same_host && let Some(pid) = pid {
-        return pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if pid == std::process::id() {
+            return false;
+        }
+        let recorded_start = resource_labels.get(PID_START).and_then(|s| s.parse::<u64>().ok());
+        return match (labels::process_start(pid), recorded_start) {
+            (None, _) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            (Some(now_start), Some(recorded)) => now_start != recorded,
+            (Some(_), None) => false,
+        };
     }
     let started = resource_labels.get(STARTED).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -169,4 +178,35 @@ impl Engine {
 
 fn ignore_not_found(e: EngineError) -> Result<(), EngineError> {
     if e.is_not_found() { Ok(()) } else { Err(e) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_labels(pid: u32, start: Option<u64>) -> HashMap<String, String> {
+        let mut l = HashMap::from([
+            (RUN.to_owned(), "0000abcd".to_owned()),
+            (PID.to_owned(), pid.to_string()),
+            (HOSTNAME.to_owned(), labels::hostname()),
+            (STARTED.to_owned(), "0".to_owned()),
+        ]);
+        if let Some(start) = start {
+            l.insert(PID_START.to_owned(), start.to_string());
+        }
+        l
+    }
+
+    #[test]
+    fn a_run_is_alive_only_while_its_own_process_is() {
+        let parent = std::os::unix::process::parent_id();
+        let started = labels::process_start(parent).expect("the parent process has a start time");
+        assert!(!is_dead(&run_labels(parent, Some(started))), "the process that made it still runs");
+        assert!(is_dead(&run_labels(parent, Some(started + 1))), "its pid was taken by a later process");
+        assert!(!is_dead(&run_labels(parent, None)), "labels of older versions: the pid alone decides");
+        assert!(is_dead(&run_labels(u32::MAX, Some(started))), "no such process");
+        let mut kept = run_labels(u32::MAX, None);
+        kept.insert(labels::KEEP.to_owned(), "true".to_owned());
+        assert!(!is_dead(&kept), "what --keep left waits for `clean --run`");
+    }
 }
