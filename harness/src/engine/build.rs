@@ -61,9 +61,86 @@ pub struct BuildRequest {
     pub labels: HashMap<String, String>,
 }
 
+/// How much of a build's output seatrial keeps (the newest part): a RUN step that prints without end
+/// must not grow seatrial's memory with it. BuildKit clips a step's output itself (at 2 MiB by default);
+/// the legacy builder passes everything on.
+pub const BUILD_LOG_LIMIT: usize = 1 << 20;
+
+/// A build's output, the newest [`BUILD_LOG_LIMIT`] bytes of it.
+#[derive(Debug, Default)]
+struct BuildLog {
+    text: String,
+    cut: bool,
+}
+
+impl BuildLog {
+    fn push(&mut self, more: &str) {
+        self.text.push_str(more);
+        // Cut in halves' worth, not per push, so that a flood costs linear time.
+        if self.text.len() > 2 * BUILD_LOG_LIMIT {
+            let mut from = self.text.len() - BUILD_LOG_LIMIT;
+            while !self.text.is_char_boundary(from) {
+                from += 1;
+            }
+            let from = self.text[from..].find('\n').map_or(from, |newline| from + newline + 1);
+            self.text.drain(..from);
+            self.cut = true;
+        }
+    }
+
+    fn into_text(self) -> String {
+        if self.cut {
+            format!("[earlier build output cut: only the last {} KiB are kept]\n{}", BUILD_LOG_LIMIT >> 10, self.text)
+        } else {
+            self.text
+        }
+    }
+}
+
+/// A build context packed as a tar in an unlinked temporary file: a submission that holds a virtualenv
+/// or a dataset costs disk for the length of its build, not seatrial's memory (and a killed run leaves
+/// no file). Each builder reads it from the start.
+#[derive(Debug, Clone)]
+pub struct ContextTar {
+    file: std::sync::Arc<std::fs::File>,
+    pub len: u64,
+}
+
+impl ContextTar {
+    /// The tar as a request body, read in chunks as the engine takes it.
+    fn chunks(&self) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+        const CHUNK: usize = 1 << 20;
+        futures_util::stream::try_unfold((self.file.clone(), 0u64), |(file, offset)| async move {
+            let reader = file.clone();
+            let chunk = tokio::task::spawn_blocking(move || {
+                use std::os::unix::fs::FileExt;
+                let mut buffer = vec![0; CHUNK];
+                let read = reader.read_at(&mut buffer, offset)?;
+                buffer.truncate(read);
+                Ok::<_, std::io::Error>(buffer)
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            if chunk.is_empty() {
+                return Ok(None);
+            }
+            let next = offset + chunk.len() as u64;
+            Ok(Some((bytes::Bytes::from(chunk), (file, next))))
+        })
+    }
+
+    #[cfg(test)]
+    fn bytes(&self) -> Vec<u8> {
+        use std::os::unix::fs::FileExt;
+        let mut all = vec![0; usize::try_from(self.len).unwrap()];
+        self.file.read_exact_at(&mut all, 0).unwrap();
+        all
+    }
+}
+
 /// The context folder as an uncompressed tar, as the docker CLI sends it: `.dockerignore` applied, the
 /// Dockerfile and `.dockerignore` always included, symlinks kept as links.
-pub fn context_tar(context: &Path, dockerfile: &str) -> Result<Vec<u8>, BuildError> {
+pub fn context_tar(context: &Path, dockerfile: &str) -> Result<ContextTar, BuildError> {
     let io_error = |e: std::io::Error| BuildError::Context { path: context.to_path_buf(), message: e.to_string() };
     let ignore = match std::fs::read_to_string(context.join(".dockerignore")) {
         Ok(text) => DockerIgnore::parse(&text)?,
@@ -71,8 +148,14 @@ pub fn context_tar(context: &Path, dockerfile: &str) -> Result<Vec<u8>, BuildErr
         Err(e) => return Err(io_error(e)),
     };
     let always = [dockerfile.trim_start_matches("./"), ".dockerignore"];
-    let mut builder = tar::Builder::new(Vec::new());
+    let file = tempfile::tempfile().map_err(|e| BuildError::Context {
+        path: std::env::temp_dir(),
+        message: format!("cannot make a temporary file for the build context: {e}"),
+    })?;
+    let mut builder = tar::Builder::new(std::io::BufWriter::new(file));
     builder.follow_symlinks(false);
+    // The engine's tar reader refuses GNU sparse headers (`unhandled tar header type 83`).
+    builder.sparse(false);
     builder.mode(tar::HeaderMode::Deterministic);
     let mut stack = vec![PathBuf::new()];
     while let Some(relative) = stack.pop() {
@@ -99,7 +182,9 @@ pub fn context_tar(context: &Path, dockerfile: &str) -> Result<Vec<u8>, BuildErr
             }
         }
     }
-    builder.into_inner().map_err(io_error)
+    let file = builder.into_inner().map_err(io_error)?.into_inner().map_err(|e| io_error(e.into_error()))?;
+    let len = file.metadata().map_err(io_error)?.len();
+    Ok(ContextTar { file: std::sync::Arc::new(file), len })
 }
 
 /// Images that the legacy builder made for the steps of builds that have not (yet) succeeded. They
@@ -117,7 +202,11 @@ pub fn has_unfinished_step_images() -> bool {
 }
 
 /// One BuildKit build with a session, its progress read from the `moby.buildkit.trace` messages.
-async fn buildkit_build(docker: &Docker, request: &BuildRequest, context_tar: Vec<u8>) -> Result<String, BuildError> {
+async fn buildkit_build(
+    docker: &Docker,
+    request: &BuildRequest,
+    context_tar: &ContextTar,
+) -> Result<String, BuildError> {
     static SESSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let session = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let options = BuildImageOptions {
@@ -125,7 +214,7 @@ async fn buildkit_build(docker: &Docker, request: &BuildRequest, context_tar: Ve
         session: Some(format!("seatrial-{}-{session}", std::process::id())),
         ..Engine::build_options(request)
     };
-    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context_tar.into())));
+    let mut stream = docker.build_image(options, None, Some(bollard::body_try_stream(context_tar.chunks())));
     let mut progress = BuildKitProgress::default();
     while let Some(item) = stream.next().await {
         match item {
@@ -139,7 +228,11 @@ async fn buildkit_build(docker: &Docker, request: &BuildRequest, context_tar: Ve
                 return Err(BuildError::BuilderUnavailable { message: super::with_causes(&e) });
             }
             Err(bollard::errors::Error::DockerStreamError { error }) => {
-                return Err(BuildError::Failed { message: error, step: progress.failed_step(), log: progress.log });
+                return Err(BuildError::Failed {
+                    message: error,
+                    step: progress.failed_step(),
+                    log: progress.log.into_text(),
+                });
             }
             Err(other) => return Err(EngineError::new("build image", &request.tag, other).into()),
         }
@@ -160,27 +253,27 @@ struct BuildKitProgress {
     completed: std::collections::HashSet<String>,
     /// The first instruction that failed: (name, error).
     failed: Option<(String, String)>,
-    log: String,
+    log: BuildLog,
 }
 
 impl BuildKitProgress {
     fn record(&mut self, status: bollard::moby::buildkit::v1::StatusResponse) {
         self.started = true;
         for log in status.logs {
-            self.log.push_str(&String::from_utf8_lossy(&log.msg));
+            self.log.push(&String::from_utf8_lossy(&log.msg));
         }
         for vertex in status.vertexes {
             let instruction = vertex.name.starts_with('[') && !vertex.name.starts_with("[internal]");
             if vertex.completed.is_none() || !instruction || !self.completed.insert(vertex.digest.clone()) {
                 continue;
             }
-            self.log.push_str(&vertex.name);
+            self.log.push(&vertex.name);
             if !vertex.error.is_empty() {
                 self.failed.get_or_insert_with(|| (vertex.name.clone(), vertex.error.clone()));
-                self.log.push_str(": ERROR: ");
-                self.log.push_str(&vertex.error);
+                self.log.push(": ERROR: ");
+                self.log.push(&vertex.error);
             }
-            self.log.push('\n');
+            self.log.push("\n");
         }
     }
 
@@ -231,9 +324,9 @@ impl Engine {
     /// solve: 5 s instead of 29 s for a 5-instruction Dockerfile on fuse-overlayfs, measured in bench/),
     /// else, or with `SEATRIAL_BUILDER=legacy`, with the legacy builder. The builder's output is kept:
     /// on failure it is the evidence.
-    pub async fn build_image(&self, request: &BuildRequest, context_tar: Vec<u8>) -> Result<String, BuildError> {
+    pub async fn build_image(&self, request: &BuildRequest, context_tar: &ContextTar) -> Result<String, BuildError> {
         if !self.buildkit_unavailable.load(std::sync::atomic::Ordering::SeqCst) {
-            match self.build_with_buildkit(request, context_tar.clone()).await {
+            match self.build_with_buildkit(request, context_tar).await {
                 Err(BuildError::BuilderUnavailable { .. }) => {
                     // Podman's and older engines' /build has no BuildKit session: the legacy builder it is.
                     self.buildkit_unavailable.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -266,9 +359,14 @@ impl Engine {
     /// never ends, which would keep a connection to the engine open for every build (measured: 49 builds,
     /// 49 connections). Dropping that runtime ends it. Dropping this future ends the build: the session
     /// and the build's connection close, and the engine cancels the build.
-    async fn build_with_buildkit(&self, request: &BuildRequest, context_tar: Vec<u8>) -> Result<String, BuildError> {
+    async fn build_with_buildkit(
+        &self,
+        request: &BuildRequest,
+        context_tar: &ContextTar,
+    ) -> Result<String, BuildError> {
         let (dropped, cancelled) = tokio::sync::oneshot::channel::<()>();
         let request = request.clone();
+        let context_tar = context_tar.clone();
         let build = tokio::task::spawn_blocking(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -280,7 +378,7 @@ impl Engine {
                     Err(e) => return Err(BuildError::BuilderUnavailable { message: e.to_string() }),
                 };
                 tokio::select! {
-                    built = buildkit_build(&docker, &request, context_tar) => built,
+                    built = buildkit_build(&docker, &request, &context_tar) => built,
                     _ = cancelled => Err(BuildError::Failed {
                         message: "the build was abandoned".to_owned(),
                         step: None,
@@ -297,16 +395,19 @@ impl Engine {
     async fn build_with_legacy_builder(
         &self,
         request: &BuildRequest,
-        context_tar: Vec<u8>,
+        context_tar: &ContextTar,
     ) -> Result<String, BuildError> {
         let options = Self::build_options(request);
-        let mut stream = self.docker.build_image(options, None, Some(bollard::body_full(context_tar.into())));
-        let mut log = String::new();
+        let mut stream = self.docker.build_image(options, None, Some(bollard::body_try_stream(context_tar.chunks())));
+        let mut log = BuildLog::default();
+        // Kept apart from the log: a step's flood of output may have pushed its `Step` line out of it.
+        let mut last_step: Option<String> = None;
         let mut image_id = None;
         let mut step_images = Vec::new();
-        let failed = |message: String, log: String| {
-            let step = failed_instruction(&log).map(str::to_owned);
-            BuildError::Failed { message, step, log }
+        let failed = |message: String, step: Option<String>, log: BuildLog| BuildError::Failed {
+            message,
+            step,
+            log: log.into_text(),
         };
         while let Some(item) = stream.next().await {
             match item {
@@ -316,10 +417,13 @@ impl Engine {
                             step_images.push(id.to_owned());
                             unfinished_step_images().push(id.to_owned());
                         }
-                        log.push_str(&text);
+                        if let Some(step) = last_step_line(&text) {
+                            last_step = Some(step.to_owned());
+                        }
+                        log.push(&text);
                     }
                     if let Some(detail) = info.error_detail {
-                        return Err(failed(detail.message.unwrap_or_default(), log));
+                        return Err(failed(detail.message.unwrap_or_default(), last_step, log));
                     }
                     if let Some(bollard::models::BuildInfoAux::Default(image)) = info.aux
                         && let Some(id) = image.id
@@ -327,7 +431,9 @@ impl Engine {
                         image_id = Some(id);
                     }
                 }
-                Err(bollard::errors::Error::DockerStreamError { error }) => return Err(failed(error, log)),
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(failed(error, last_step, log));
+                }
                 Err(other) => return Err(EngineError::new("build image", &request.tag, other).into()),
             }
         }
@@ -367,9 +473,9 @@ impl Engine {
     }
 }
 
-/// The Dockerfile instruction a legacy-builder log was at when it failed: `Step 3/7 : RUN pip install ...`.
-pub fn failed_instruction(log: &str) -> Option<&str> {
-    log.lines().rev().find(|l| l.starts_with("Step ") || l.starts_with("#")).map(str::trim)
+/// The last instruction a piece of legacy-builder output started: `Step 3/7 : RUN pip install ...`.
+fn last_step_line(text: &str) -> Option<&str> {
+    text.lines().rev().find(|l| l.starts_with("Step ")).map(str::trim)
 }
 
 #[cfg(test)]
@@ -386,7 +492,7 @@ mod tests {
         std::fs::write(root.join("db.sqlite3"), "x").unwrap();
         std::fs::create_dir(root.join("cache")).unwrap();
         std::fs::write(root.join("cache/blob"), "x").unwrap();
-        let bytes = context_tar(root, "Dockerfile.dev").unwrap();
+        let bytes = context_tar(root, "Dockerfile.dev").unwrap().bytes();
         let mut archive = tar::Archive::new(bytes.as_slice());
         let mut names: Vec<String> =
             archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
@@ -403,7 +509,22 @@ mod tests {
 
     #[test]
     fn finds_the_failed_step() {
-        let log = "Step 1/3 : FROM x\n ---> abc\nStep 2/3 : RUN false\n ---> Running in 1\n";
-        assert_eq!(failed_instruction(log), Some("Step 2/3 : RUN false"));
+        let log = "Step 1/3 : FROM x\n ---> abc\nStep 2/3 : RUN false\n ---> Running in 1\n# printed by RUN\n";
+        assert_eq!(last_step_line(log), Some("Step 2/3 : RUN false"));
+    }
+
+    #[test]
+    fn a_flood_of_build_output_keeps_only_its_newest_part() {
+        let mut log = BuildLog::default();
+        let line = format!("{}\n", "é".repeat(511));
+        for _ in 0..(8 * BUILD_LOG_LIMIT / line.len()) {
+            log.push(&line);
+            assert!(log.text.len() <= 2 * BUILD_LOG_LIMIT + line.len());
+        }
+        log.push("the last line\n");
+        let text = log.into_text();
+        assert!(text.starts_with("[earlier build output cut: only the last 1024 KiB are kept]\n"), "{}", &text[..80]);
+        assert!(text.ends_with("the last line\n"));
+        assert!(text.lines().skip(1).all(|l| l == "é".repeat(511) || l == "the last line"), "cut at a line start");
     }
 }

@@ -42,7 +42,7 @@ async fn build(engine: &Engine, run: &RunId, image: &PlannedImage) -> BuildResul
         .await
         .map_err(|e| Arc::new(BuildError::Context { path: image.context.clone(), message: e.to_string() }))?
         .map_err(Arc::new)?;
-    let content = format!("{}{}", build_key(image), tar.len());
+    let content = format!("{}{}", build_key(image), tar.len);
     let tag = format!("seatrial/{}:{}-{}", slug(&image.name, 40), run.id, short_hash(&content));
     let request = BuildRequest {
         context: image.context.clone(),
@@ -54,7 +54,7 @@ async fn build(engine: &Engine, run: &RunId, image: &PlannedImage) -> BuildResul
     };
     // An interrupted run drops its builds: the engine then stops the build's container and removes it.
     let built = tokio::select! {
-        built = tokio::time::timeout(image.timeout, engine.build_image(&request, tar)) => built,
+        built = tokio::time::timeout(image.timeout, engine.build_image(&request, &tar)) => built,
         () = super::interrupted() => Ok(Err(BuildError::Failed {
             message: "the run was interrupted".to_owned(),
             step: None,
