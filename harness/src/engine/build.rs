@@ -373,9 +373,26 @@ impl Engine {
                 .build()
                 .map_err(|e| BuildError::BuilderUnavailable { message: e.to_string() })?;
             runtime.block_on(async move {
-                let docker = match Engine::connect_client().await {
-                    Ok((docker, _)) => docker,
-                    Err(e) => return Err(BuildError::BuilderUnavailable { message: e.to_string() }),
+                // A failed connection says nothing about BuildKit: tried again, then an engine error,
+                // so that one hiccup does not send the rest of the run to the legacy builder.
+                let mut attempt = 0;
+                let docker = loop {
+                    match Engine::connect_client().await {
+                        Ok((docker, _)) => break docker,
+                        Err(e) if attempt >= 2 => {
+                            return Err(BuildError::Engine(EngineError {
+                                operation: "build image",
+                                resource: request.tag.clone(),
+                                message: e.to_string(),
+                                status: None,
+                                unanswered: true,
+                            }));
+                        }
+                        Err(_) => {
+                            attempt += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
+                        }
+                    }
                 };
                 tokio::select! {
                     built = buildkit_build(&docker, &request, &context_tar) => built,
@@ -417,6 +434,7 @@ impl Engine {
                             step_images.push(id.to_owned());
                             unfinished_step_images().push(id.to_owned());
                         }
+                        let text = uncount_label_steps(&text, request.labels.len());
                         if let Some(step) = last_step_line(&text) {
                             last_step = Some(step.to_owned());
                         }
@@ -473,6 +491,28 @@ impl Engine {
     }
 }
 
+/// The legacy builder runs a LABEL step per label after the Dockerfile's own and counts them in
+/// `Step 3/9`; a student whose Dockerfile has 3 instructions should read `Step 3/3`.
+fn uncount_label_steps(text: &str, labels: usize) -> std::borrow::Cow<'_, str> {
+    if !text.contains("Step ") {
+        return text.into();
+    }
+    let lines: Vec<String> = text
+        .split_inclusive('\n')
+        .map(|line| {
+            let parsed = line.strip_prefix("Step ").and_then(|rest| {
+                let (count, instruction) = rest.split_once(" : ")?;
+                let (n, total) = count.split_once('/')?;
+                let (n, total) = (n.parse::<usize>().ok()?, total.parse::<usize>().ok()?);
+                let own = total.checked_sub(labels).filter(|own| n <= *own)?;
+                Some(format!("Step {n}/{own} : {instruction}"))
+            });
+            parsed.unwrap_or_else(|| line.to_owned())
+        })
+        .collect();
+    lines.concat().into()
+}
+
 /// The last instruction a piece of legacy-builder output started: `Step 3/7 : RUN pip install ...`.
 fn last_step_line(text: &str) -> Option<&str> {
     text.lines().rev().find(|l| l.starts_with("Step ")).map(str::trim)
@@ -511,6 +551,13 @@ mod tests {
     fn finds_the_failed_step() {
         let log = "Step 1/3 : FROM x\n ---> abc\nStep 2/3 : RUN false\n ---> Running in 1\n# printed by RUN\n";
         assert_eq!(last_step_line(log), Some("Step 2/3 : RUN false"));
+    }
+
+    #[test]
+    fn label_steps_are_not_counted() {
+        let out = uncount_label_steps("Step 3/9 : RUN a : b\n ---> Running in 1\nStep 9/9 : LABEL x=y\n", 6);
+        assert_eq!(out, "Step 3/3 : RUN a : b\n ---> Running in 1\nStep 9/9 : LABEL x=y\n");
+        assert_eq!(uncount_label_steps("Step 2/2 : FROM x", 6), "Step 2/2 : FROM x");
     }
 
     #[test]
