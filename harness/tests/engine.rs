@@ -165,3 +165,64 @@ scenarios:
     assert!(cleaned.status.success(), "{cleaned:?}");
     assert_eq!(leftovers(pid), Vec::<String>::new());
 }
+
+/// Readiness gives up early only on a server that will never answer. A slow starter on a scenario's own
+/// network (where the engine's DNS server listens inside the container on 127.0.0.11) and a server
+/// that opens another port seconds before its own are both waited for.
+#[test]
+fn slow_starters_are_waited_for_and_a_wrong_port_is_not() {
+    require_engine();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let scenario = support::write_scenario(
+        dir.path(),
+        "slow.yaml",
+        r#"
+scenarios:
+  - name: slow start on its own network
+    containers:
+      web:
+        image: seatrial/busybox
+        ports: [8080]
+        command: [sh, -c, "echo waiting; sleep 8; exec httpd -f -p 8080 -h /etc"]
+        ready: { http: { port: 8080, path: /passwd }, timeout: 30s }
+      side:
+        image: seatrial/busybox
+        command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]
+    steps:
+      - http: { port: 8080, path: /passwd, expect: { body_contains: "root:" } }
+
+  - name: another port first
+    containers:
+      web:
+        image: seatrial/busybox
+        ports: [8080]
+        command: [sh, -c, "httpd -p 9000 -h /etc; sleep 4; exec httpd -f -p 8080 -h /etc"]
+        ready: { http: { port: 8080, path: /passwd }, timeout: 30s }
+
+  - name: only a wrong port
+    containers:
+      web:
+        image: seatrial/busybox
+        ports: [8080]
+        command: [httpd, -f, -p, "5000", -h, /etc]
+        ready: { http: { port: 8080, path: /passwd }, timeout: 60s }
+"#,
+    );
+    let junit = dir.path().join("junit.xml");
+    let child = spawn_run(&scenario, &junit, &["--test-threads", "3"]);
+    let pid = child.id();
+    let out = child.wait_with_output().expect("seatrial ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for passes in ["slow start on its own network", "another port first"] {
+        let line = stdout.lines().find(|l| l.starts_with(&format!("test slow::{passes} "))).unwrap_or_default();
+        assert!(line.ends_with("... ok"), "{passes} must pass:\n{stdout}");
+    }
+    assert!(stdout.contains("nothing listens on 8080 inside `web`; something listens on 5000\n"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).expect("report");
+    let wrong = xml.split("<testcase name=\"only a wrong port\"").nth(1).expect("the wrong port's test case");
+    let seconds: f64 =
+        wrong.split("time=\"").nth(1).and_then(|t| t.split('"').next()).expect("time").parse().expect("secs");
+    assert!(seconds < 30.0, "a wrong port fails long before its 60 s ready time: {seconds} s");
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+}

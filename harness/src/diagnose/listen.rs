@@ -16,9 +16,16 @@ impl Listener {
     pub fn is_loopback(&self) -> bool {
         self.address.is_loopback()
     }
+
+    /// Docker's embedded DNS server for user-defined networks: the engine puts it in every such
+    /// container's namespace on 127.0.0.11, on a random port. It is not the application's.
+    fn is_engine_dns(&self) -> bool {
+        self.address == std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 11))
+    }
 }
 
-/// Parses the LISTEN sockets (state `0A`) of a `/proc/net/tcp` or `tcp6` table.
+/// Parses the LISTEN sockets (state `0A`) of a `/proc/net/tcp` or `tcp6` table, but for the engine's
+/// own DNS server.
 pub fn parse_proc_net_tcp(table: &str) -> Vec<Listener> {
     let mut listeners = Vec::new();
     for line in table.lines().skip(1) {
@@ -50,7 +57,10 @@ pub fn parse_proc_net_tcp(table: &str) -> Vec<Listener> {
             }
             _ => continue,
         };
-        listeners.push(Listener { address, port });
+        let listener = Listener { address, port };
+        if !listener.is_engine_dns() {
+            listeners.push(listener);
+        }
     }
     listeners
 }
@@ -125,6 +135,14 @@ mod tests {
         assert_eq!(found[1], Listener { address: Ipv4Addr::UNSPECIFIED.into(), port: 5000 });
         let six = parse_proc_net_tcp(TCP6);
         assert_eq!(six, vec![Listener { address: Ipv6Addr::LOCALHOST.into(), port: 8080 }]);
+    }
+
+    #[test]
+    fn the_engines_dns_server_is_not_a_listener_of_the_app() {
+        // 127.0.0.11:41733, as Docker's embedded DNS listens in containers on user-defined networks.
+        let table = "  sl  local_address rem_address   st\n   0: 0B00007F:A305 00000000:0000 0A 0\n";
+        assert_eq!(parse_proc_net_tcp(table), Vec::new());
+        assert_eq!(explain_port("web", 8000, &[]).as_deref(), Some("nothing listens on any TCP port inside `web`"));
     }
 
     #[test]

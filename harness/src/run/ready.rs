@@ -100,8 +100,11 @@ struct HopelessWatch {
     same_since: Option<(Instant, Vec<diagnose::listen::Listener>)>,
 }
 
-/// How long a wrong set of listening sockets must stay the same before readiness gives up.
+/// How long a server listening on the port but only on loopback must stay so before readiness gives up.
 const HOPELESS_AFTER: Duration = Duration::from_secs(2);
+/// The same for a server that listens only on other ports: longer, as a slow starter may open another
+/// port (an admin or metrics port, a helper process) well before the one it serves on.
+const HOPELESS_ELSEWHERE_AFTER: Duration = Duration::from_secs(6);
 /// How often the sockets are looked at while waiting.
 const HOPELESS_LOOK_EVERY: Duration = Duration::from_millis(250);
 
@@ -125,7 +128,8 @@ impl HopelessWatch {
         }
         match &self.same_since {
             Some((since, seen)) if *seen == listeners => {
-                if now - *since >= HOPELESS_AFTER {
+                let on_port = listeners.iter().any(|l| l.port == port);
+                if now - *since >= if on_port { HOPELESS_AFTER } else { HOPELESS_ELSEWHERE_AFTER } {
                     diagnose::listen::explain_port(name, port, &listeners)
                 } else {
                     None
