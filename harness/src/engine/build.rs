@@ -25,11 +25,96 @@ pub enum BuildError {
         step: Option<String>,
         log: String,
     },
+    #[error("there is no `{dockerfile}` in {context}{}", folder_holds(found))]
+    NoDockerfile { context: PathBuf, dockerfile: String, found: Vec<String> },
     /// The engine has no such builder (BuildKit on Podman or an old engine); another one is tried.
     #[error("the builder is not available: {message}")]
     BuilderUnavailable { message: String },
     #[error(transparent)]
     Engine(#[from] EngineError),
+}
+
+/// `(it is empty)`, or what the folder holds, so that a student sees the file they named wrongly.
+fn folder_holds(found: &[String]) -> String {
+    const SHOWN: usize = 12;
+    match found {
+        [] => " (the folder is empty)".to_owned(),
+        _ => {
+            let mut shown: Vec<String> = found.iter().take(SHOWN).map(|name| format!("`{name}`")).collect();
+            if found.len() > SHOWN {
+                shown.push(format!("and {} more", found.len() - SHOWN));
+            }
+            format!(" (the folder holds {})", shown.join(", "))
+        }
+    }
+}
+
+/// The Dockerfile of a context as `docker build` finds it: the name given, or, for the default name,
+/// `dockerfile` as the docker CLI also accepts.
+pub fn find_dockerfile(context: &Path, dockerfile: &str) -> Result<String, BuildError> {
+    if context.join(dockerfile).is_file() {
+        return Ok(dockerfile.to_owned());
+    }
+    if dockerfile == "Dockerfile" && context.join("dockerfile").is_file() {
+        return Ok("dockerfile".to_owned());
+    }
+    let mut found: Vec<String> = std::fs::read_dir(context)
+        .map_err(|e| BuildError::Context { path: context.to_path_buf(), message: e.to_string() })?
+        .filter_map(Result::ok)
+        .map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) { format!("{name}/") } else { name }
+        })
+        .collect();
+    found.sort();
+    Err(BuildError::NoDockerfile { context: context.to_path_buf(), dockerfile: dockerfile.to_owned(), found })
+}
+
+/// Why a COPY or ADD source was "not found", judged from the context folder itself: the file is there
+/// but `.dockerignore` leaves it out, its name differs in case only, or it is not there at all.
+pub fn explain_missing_source(context: &Path, message: &str) -> Option<String> {
+    static PATTERNS: std::sync::LazyLock<[regex::Regex; 2]> = std::sync::LazyLock::new(|| {
+        [
+            // BuildKit: `failed to compute cache key: "/app.py" not found: not found` (and `"/app.py": not found`)
+            regex::Regex::new(r#""/?([^"]+)":? not found"#).expect("a valid pattern"),
+            // the legacy builder: `COPY failed: ... stat app.py: file does not exist`
+            regex::Regex::new(r"stat (\S+): file does not exist").expect("a valid pattern"),
+        ]
+    });
+    let source = PATTERNS.iter().find_map(|p| p.captures(message))?.get(1)?.as_str().trim_start_matches("./");
+    if source.is_empty() || source.contains(['*', '?', '[']) || source.split('/').any(|part| part == "..") {
+        return None;
+    }
+    if context.join(source).exists() {
+        let ignored = std::fs::read_to_string(context.join(".dockerignore"))
+            .ok()
+            .and_then(|text| DockerIgnore::parse(&text).ok())
+            .is_some_and(|ignore| ignore.is_ignored(source));
+        return Some(if ignored {
+            format!("`{source}` is in the folder, but `.dockerignore` leaves it out of the build context")
+        } else {
+            format!("`{source}` is in the folder but was not in the build context")
+        });
+    }
+    let (parent, name) = match source.rsplit_once('/') {
+        Some((parent, name)) => (context.join(parent), name),
+        None => (context.to_path_buf(), source),
+    };
+    let siblings: Vec<String> = std::fs::read_dir(&parent)
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    if let Some(other) = siblings.iter().find(|s| s.eq_ignore_ascii_case(name)) {
+        return Some(format!("the folder has `{other}`, not `{name}`: file names are case-sensitive in a build"));
+    }
+    let close = siblings
+        .iter()
+        .map(|s| (strsim::jaro_winkler(s, name), s))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    Some(match close {
+        Some((_, other)) => format!("there is no `{source}` in the folder; did you mean `{other}`?"),
+        None => format!("there is no `{source}` in the folder"),
+    })
 }
 
 impl BuildError {
@@ -551,6 +636,45 @@ mod tests {
     fn finds_the_failed_step() {
         let log = "Step 1/3 : FROM x\n ---> abc\nStep 2/3 : RUN false\n ---> Running in 1\n# printed by RUN\n";
         assert_eq!(last_step_line(log), Some("Step 2/3 : RUN false"));
+    }
+
+    #[test]
+    fn a_missing_dockerfile_names_what_the_folder_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = find_dockerfile(dir.path(), "Dockerfile").unwrap_err().to_string();
+        assert!(err.starts_with("there is no `Dockerfile` in ") && err.ends_with(" (the folder is empty)"), "{err}");
+        std::fs::write(dir.path().join("Dockerfile.txt"), "FROM x\n").unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        let err = find_dockerfile(dir.path(), "Dockerfile").unwrap_err().to_string();
+        assert!(err.ends_with(" (the folder holds `Dockerfile.txt`, `src/`)"), "{err}");
+        std::fs::write(dir.path().join("dockerfile"), "FROM x\n").unwrap();
+        assert_eq!(find_dockerfile(dir.path(), "Dockerfile").unwrap(), "dockerfile", "as `docker build` takes it");
+    }
+
+    #[test]
+    fn a_missing_copy_source_is_explained_from_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("kv.py"), "").unwrap();
+        std::fs::write(root.join("App.py"), "").unwrap();
+        std::fs::write(root.join("requirements.txt"), "").unwrap();
+        std::fs::write(root.join(".dockerignore"), "*\n!Dockerfile\n").unwrap();
+        let buildkit = |name: &str| format!("failed to compute cache key: \"/{name}\" not found: not found");
+        assert_eq!(
+            explain_missing_source(root, &buildkit("kv.py")).unwrap(),
+            "`kv.py` is in the folder, but `.dockerignore` leaves it out of the build context"
+        );
+        assert_eq!(
+            explain_missing_source(root, &buildkit("app.py")).unwrap(),
+            "the folder has `App.py`, not `app.py`: file names are case-sensitive in a build"
+        );
+        assert_eq!(
+            explain_missing_source(root, &buildkit("requirement.txt")).unwrap(),
+            "there is no `requirement.txt` in the folder; did you mean `requirements.txt`?"
+        );
+        let legacy = "COPY failed: file not found in build context or excluded by .dockerignore: stat config.ini: file does not exist";
+        assert_eq!(explain_missing_source(root, legacy).unwrap(), "there is no `config.ini` in the folder");
+        assert_eq!(explain_missing_source(root, "exit code: 1"), None);
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub fn find_submissions(paths: &[PathBuf]) -> Result<Vec<Submission>, GradeError
     if let [one] = paths
         && one.is_dir()
         && !one.join("Dockerfile").exists()
+        && !one.join("dockerfile").exists()
     {
         let entries = std::fs::read_dir(one).map_err(|e| error(one, e.to_string()))?;
         for entry in entries {

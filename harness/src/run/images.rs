@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
 use crate::engine::Engine;
-use crate::engine::build::{BuildError, BuildRequest, context_tar};
+use crate::engine::build::{BuildError, BuildRequest, context_tar, find_dockerfile};
 use crate::engine::labels::{RunId, short_hash, slug};
 use crate::scenario::plan::PlannedImage;
 
@@ -36,9 +36,10 @@ impl ImageCache {
 }
 
 async fn build(engine: &Engine, run: &RunId, image: &PlannedImage) -> BuildResult {
+    let dockerfile = find_dockerfile(&image.context, &image.dockerfile).map_err(Arc::new)?;
     let context = image.context.clone();
-    let dockerfile = image.dockerfile.clone();
-    let tar = tokio::task::spawn_blocking(move || context_tar(&context, &dockerfile))
+    let dockerfile_in_tar = dockerfile.clone();
+    let tar = tokio::task::spawn_blocking(move || context_tar(&context, &dockerfile_in_tar))
         .await
         .map_err(|e| Arc::new(BuildError::Context { path: image.context.clone(), message: e.to_string() }))?
         .map_err(Arc::new)?;
@@ -46,7 +47,7 @@ async fn build(engine: &Engine, run: &RunId, image: &PlannedImage) -> BuildResul
     let tag = format!("seatrial/{}:{}-{}", slug(&image.name, 40), run.id, short_hash(&content));
     let request = BuildRequest {
         context: image.context.clone(),
-        dockerfile: image.dockerfile.clone(),
+        dockerfile,
         args: image.args.clone(),
         target: image.target.clone(),
         tag: tag.clone(),

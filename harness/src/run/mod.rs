@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::diagnose;
+use crate::engine::build::BuildError;
 use crate::engine::container::{ContainerConfig, DEFAULT_NETWORK, MountConfig};
 use crate::engine::labels::RunId;
 use crate::engine::watch::EngineWatch;
@@ -457,6 +458,9 @@ async fn resolve_image(ctx: &RunContext, container: &PlannedContainer) -> Result
             let mut diagnosis = Vec::new();
             if let Some(step) = err.failed_step() {
                 diagnosis.push(format!("the build failed at `{step}`"));
+            }
+            if let BuildError::Failed { message, .. } = &*err {
+                diagnosis.extend(crate::engine::build::explain_missing_source(&image.context, message));
             }
             ImageOrHalt::Build {
                 halt: Halt::Check {

@@ -418,6 +418,8 @@ impl Planner<'_> {
         if let Some(context) = &context
             && !context_from_variable
             && !context.join(&dockerfile.0).is_file()
+            // `docker build` also takes a lower-case `dockerfile` when none is named.
+            && !(build.dockerfile.is_none() && context.join("dockerfile").is_file())
         {
             let path = context.join(&dockerfile.0).display().to_string();
             self.error(dockerfile.1, ScenarioErrorKind::MissingPath { path });
