@@ -51,6 +51,11 @@ pub fn exited(name: &str, state: &ContainerState, log: &str) -> String {
     }
     if let Some(last) = traceback_last_line(log) {
         text.push_str(&format!("; the program raised `{last}`"));
+    } else if let Some(last) = log.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
+        // Usage errors, missing files, a shell's "not found": the last line usually says it.
+        let cut: String = last.chars().take(200).collect();
+        let more = if cut.len() < last.len() { "…" } else { "" };
+        text.push_str(&format!("; its last line of output: `{}{more}`", cut.replace('`', "'")));
     }
     text
 }
@@ -106,5 +111,26 @@ mod tests {
         let log = "starting\nTraceback (most recent call last):\n  File \"app.py\", line 1\n    boom()\nNameError: name 'boom' is not defined\n";
         assert_eq!(traceback_last_line(log), Some("NameError: name 'boom' is not defined"));
         assert_eq!(traceback_last_line("all fine\n"), None);
+    }
+
+    #[test]
+    fn an_exit_names_the_last_line_when_there_is_no_traceback() {
+        let state = ContainerState {
+            id: "c".into(),
+            running: false,
+            status: "exited".into(),
+            exit_code: 2,
+            oom_killed: false,
+            pid: 0,
+            restart_count: 0,
+            host_ports: Default::default(),
+            error: String::new(),
+        };
+        let log = "usage: kv.py [-h] [--port PORT]\nkv.py: error: unrecognized arguments: --prot 8080\n\n";
+        assert_eq!(
+            exited("kv", &state, log),
+            "container `kv` exited with code 2; its last line of output: `kv.py: error: unrecognized arguments: --prot 8080`"
+        );
+        assert_eq!(exited("kv", &state, ""), "container `kv` exited with code 2");
     }
 }

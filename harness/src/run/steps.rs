@@ -57,6 +57,9 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
         Step::Http(http) => http_step(ctx, scope, http).await,
         Step::Exec(exec) => {
             let id = id_of(scope, &exec.container)?;
+            // An exited container cannot run the command: say why it exited, not the engine's 409.
+            let expected = format!("`{}` running, to run `{}` in it", exec.container, exec.cmd.join(" "));
+            exited_halt(ctx, scope, &exec.container, expected).await?;
             let output = tokio::time::timeout(exec.timeout, ctx.engine.exec(&id, &exec.cmd, exec.user.as_deref()))
                 .await
                 .map_err(|_| {
@@ -125,6 +128,9 @@ async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Result<(
         .container(&http.container)
         .ok_or_else(|| Halt::check(format!("container `{}` exists", http.container), "it does not"))?;
     let Some(host_port) = live.host_ports.get(&http.port).copied() else {
+        // The engine publishes no port of a container that is not running: say why it is not.
+        let shown = format!("{} {}:{}{}", http.method, http.container, http.port, http.path);
+        exited_halt(ctx, scope, &http.container, format!("an HTTP answer to {shown}")).await?;
         return Err(Halt::check(
             format!("port {} of `{}` published", http.port, http.container),
             "no host port: is the container running?",
