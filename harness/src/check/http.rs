@@ -14,7 +14,9 @@ pub struct HttpAnswer {
 
 pub fn check_http(expect: &HttpExpect, answer: &HttpAnswer) -> Vec<Mismatch> {
     let mut mismatches = Vec::new();
-    let body = || excerpt(&answer.body, 300);
+    // The body is shown once, with the first expectation that failed; the others refer to it.
+    let shown = std::cell::Cell::new(false);
+    let body = || if shown.replace(true) { "(shown before)".to_owned() } else { excerpt(&answer.body, 300) };
     match expect.status {
         Some(status) if status != answer.status => {
             mismatches
@@ -74,6 +76,15 @@ mod tests {
     use super::*;
     use crate::scenario::plan::JsonExpectation;
 
+    #[test]
+    fn a_body_reads_as_it_came_and_is_shown_once() {
+        let expect = HttpExpect { status: Some(200), body_contains: Some("hello".into()), ..Default::default() };
+        let found = check_http(&expect, &answer(404, "{\"error\": \"no `such` key\"}\n<p>\tx</p>\n"));
+        assert_eq!(found[0].actual, "status 404, body `{\"error\": \"no 'such' key\"}\\n<p>\\tx</p>`");
+        assert_eq!(found[1].actual, "body (shown before)");
+        assert_eq!(check_http(&expect, &answer(500, ""))[0].actual, "status 500, body (empty)");
+    }
+
     fn answer(status: u16, body: &str) -> HttpAnswer {
         HttpAnswer { status, headers: vec![("content-type".into(), "application/json".into())], body: body.into() }
     }
@@ -82,7 +93,7 @@ mod tests {
     fn status_defaults_to_any_2xx() {
         assert!(check_http(&HttpExpect::default(), &answer(201, "")).is_empty());
         let m = check_http(&HttpExpect::default(), &answer(500, "boom"));
-        assert_eq!(m, vec![Mismatch::new("a 2xx status", "status 500, body \"boom\"")]);
+        assert_eq!(m, vec![Mismatch::new("a 2xx status", "status 500, body `boom`")]);
     }
 
     #[test]
@@ -97,7 +108,7 @@ mod tests {
         };
         assert!(check_http(&expect, &answer(200, r#"[{"text":"hello"}]"#)).is_empty());
         let m = check_http(&expect, &answer(200, "[]"));
-        assert_eq!(m[0].actual, "$[0].text selects nothing in \"[]\"");
+        assert_eq!(m[0].actual, "$[0].text selects nothing in `[]`");
         let m = check_http(&expect, &answer(200, r#"[{"text":"bye"}]"#));
         assert_eq!(m[0].actual, "$[0].text = \"bye\"");
     }
