@@ -46,8 +46,8 @@ pub enum Command {
         #[arg(required = true)]
         submissions: Vec<PathBuf>,
         /// Submissions graded at once (default: twice the cores, at least 2).
-        #[arg(long, short = 'j')]
-        jobs: Option<usize>,
+        #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
         /// Where the gradebook and the feedback files go.
         #[arg(long, default_value = "reports/grades")]
         out: PathBuf,
@@ -132,7 +132,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Grade { assignment, submissions, jobs, out } => crate::grade::grade(&crate::grade::GradeOptions {
             assignment,
             submissions,
-            jobs: jobs.unwrap_or_else(crate::grade::default_jobs),
+            jobs: jobs.map_or_else(crate::grade::default_jobs, usize::from),
             out,
         }),
         Command::Schema => {

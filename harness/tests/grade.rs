@@ -83,3 +83,32 @@ fn grades_the_class_as_the_teacher_does() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "", "left on the engine: docker {args:?}");
     }
 }
+
+/// Teachers' mistakes on the command line and in the assignment stop `grade` before anything runs.
+#[test]
+fn an_assignment_that_never_reads_the_submission_and_zero_jobs_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("class/alice")).expect("folder");
+    std::fs::write(dir.path().join("class/alice/Dockerfile"), "FROM seatrial/busybox\n").expect("Dockerfile");
+    std::fs::write(
+        dir.path().join("fixed.yaml"),
+        "# graded per ${SUBMISSION}, says the comment, but the build does not\nimages:\n  app:\n    build: { context: class/alice }\n    points: 1\nscenarios:\n  - name: runs\n    containers:\n      app: { image: app }\n",
+    )
+    .expect("assignment");
+    let grade = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_seatrial"))
+            .current_dir(dir.path())
+            .args(["grade", "fixed.yaml", "class", "--out", "out"])
+            .args(extra)
+            .output()
+            .expect("seatrial runs")
+    };
+    let out = grade(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("fixed.yaml: the assignment never uses ${SUBMISSION}"), "{stderr}");
+    let out = grade(&["--jobs", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value '0' for '--jobs"));
+    assert!(!dir.path().join("out").exists(), "nothing is written");
+}

@@ -223,7 +223,8 @@ impl Gradebook {
             let _ = write!(
                 out,
                 "<tr><td class=\"name\"><a href=\"{}/feedback.md\">{}</a></td><td>{} / {}</td>",
-                escape(&submission.id),
+                // A folder name is one path segment of the link: `#`, `?`, `%` and spaces must not end it.
+                percent_encoding::utf8_percent_encode(&submission.id, percent_encoding::NON_ALPHANUMERIC),
                 escape(&submission.id),
                 submission.score,
                 self.max
@@ -264,4 +265,25 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_to_feedback_survive_any_folder_name() {
+        let submission = SubmissionGrade {
+            id: "team A&B #2".into(),
+            path: "/class/team A&B #2".into(),
+            score: 0,
+            max: 0,
+            checks: Vec::new(),
+            notes: Vec::new(),
+            logs: Vec::new(),
+            seconds: 0.0,
+        };
+        let html = Gradebook::new(Path::new("a.yaml"), vec![submission]).to_html();
+        assert!(html.contains("<a href=\"team%20A%26B%20%232/feedback.md\">team A&amp;B #2</a>"), "{html}");
+    }
 }

@@ -91,19 +91,24 @@ pub fn find_submissions(paths: &[PathBuf]) -> Result<Vec<Submission>, GradeError
 }
 
 /// The assignment planned for one submission: `${SUBMISSION}` is its folder, `${SUBMISSION_ID}` its name.
-fn plan_for(assignment: &Path, submission: &Submission, report: bool) -> Option<Vec<PlannedScenario>> {
+/// Also says whether the assignment read `${SUBMISSION}`.
+fn plan_for(assignment: &Path, submission: &Submission, report: bool) -> (Option<Vec<PlannedScenario>>, bool) {
     let folder = submission.path.display().to_string();
+    let read_submission = std::cell::Cell::new(false);
     let lookup = |name: &str| match name {
-        "SUBMISSION" => Some(folder.clone()),
+        "SUBMISSION" => {
+            read_submission.set(true);
+            Some(folder.clone())
+        }
         "SUBMISSION_ID" => Some(submission.id.clone()),
         _ => std::env::var(name).ok(),
     };
     let scenarios = if report {
-        crate::load_or_report(&[assignment.to_path_buf()], &lookup)?
+        crate::load_or_report(&[assignment.to_path_buf()], &lookup)
     } else {
-        scenario::load(&[assignment.to_path_buf()], &lookup).ok()?.scenarios
+        scenario::load(&[assignment.to_path_buf()], &lookup).ok().map(|loaded| loaded.scenarios)
     };
-    Some(
+    let plan = scenarios.map(|scenarios| {
         scenarios
             .into_iter()
             .filter(|s| !s.ignore)
@@ -111,8 +116,9 @@ fn plan_for(assignment: &Path, submission: &Submission, report: bool) -> Option<
                 s.test_name = format!("{}::{}", submission.id, s.name);
                 s
             })
-            .collect(),
-    )
+            .collect()
+    });
+    (plan, read_submission.get())
 }
 
 pub fn grade(options: &GradeOptions) -> ExitCode {
@@ -126,12 +132,22 @@ pub fn grade(options: &GradeOptions) -> ExitCode {
     let mut plans = Vec::new();
     for (i, submission) in submissions.iter().enumerate() {
         // The assignment's own mistakes are the same for every submission: reported once.
-        let Some(plan) = plan_for(&options.assignment, submission, i == 0) else {
+        let (plan, uses_submission) = plan_for(&options.assignment, submission, i == 0);
+        let Some(plan) = plan else {
             if i > 0 {
                 eprintln!("error: the assignment cannot be planned for `{}`", submission.id);
             }
             return ExitCode::from(exit_codes::INVALID_INPUT);
         };
+        // An assignment that never reads the submission's folder grades every student on the same files.
+        if !uses_submission {
+            eprintln!(
+                "error: {}: the assignment never uses ${{SUBMISSION}}, so every submission would be graded on the \
+                 same files; build from each submission's folder: `build: {{ context: \"${{SUBMISSION}}\" }}`",
+                options.assignment.display()
+            );
+            return ExitCode::from(exit_codes::INVALID_INPUT);
+        }
         plans.push((submission.clone(), plan));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
