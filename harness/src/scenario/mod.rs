@@ -51,6 +51,59 @@ pub fn parse(path: &Path, text: &Arc<str>) -> Result<model::ScenarioFile, Scenar
     serde_saphyr::from_str_with_options(text, parse_options()).map_err(|err| saphyr_error(path, text, &err))
 }
 
+/// Parses the file and reports every misspelt key, not only the first: a key unknown in block style is
+/// reported, blanked out (its lines become empty, so later locations stay true) and the file parsed
+/// again. Returns the model when the rest of the file parses, so that planning can add its own problems.
+pub fn parse_all(path: &Path, text: &Arc<str>) -> (Option<model::ScenarioFile>, Vec<ScenarioError>) {
+    const AT_MOST: usize = 50;
+    let mut errors = Vec::new();
+    let mut current = text.to_string();
+    loop {
+        let err = match serde_saphyr::from_str_with_options(&current, parse_options()) {
+            Ok(model) => return (Some(model), errors),
+            Err(err) => saphyr_error(path, text, &err),
+        };
+        let blanked = match (&err.kind, err.loc) {
+            (ScenarioErrorKind::UnknownKey { .. }, Some(loc)) if errors.len() < AT_MOST => {
+                without_block_entry(&current, loc)
+            }
+            _ => None,
+        };
+        errors.push(err);
+        match blanked {
+            Some(next) => current = next,
+            None => return (None, errors),
+        }
+    }
+}
+
+/// `text` with the block-style mapping entry whose key starts at `loc` (and its more-indented value
+/// lines) replaced by empty lines; `None` when the key is not the first thing on its line.
+fn without_block_entry(text: &str, loc: Loc) -> Option<String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let first = usize::try_from(loc.line).ok()?.checked_sub(1)?;
+    let indent = usize::try_from(loc.column).ok()?.checked_sub(1)?;
+    let indent_of = |line: &str| line.chars().take_while(|c| *c == ' ').count();
+    if indent_of(lines.get(first)?) != indent {
+        return None;
+    }
+    let mut end = first + 1;
+    while end < lines.len() && (lines[end].trim().is_empty() || indent_of(lines[end]) > indent) {
+        end += 1;
+    }
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in lines.iter().enumerate() {
+        if (first..end).contains(&i) {
+            if line.ends_with('\n') {
+                out.push('\n');
+            }
+        } else {
+            out.push_str(line);
+        }
+    }
+    Some(out)
+}
+
 /// serde-saphyr's budget, tightened for scenario files, which are a few kilobytes: an alias bomb or a
 /// deeply nested file is refused after a few milliseconds instead of a few seconds.
 fn parse_options() -> serde_saphyr::Options {
@@ -121,12 +174,9 @@ fn strip_location_suffix(message: &str) -> String {
 /// defaults apply). What the fuzzer drives: no input may panic, hang or take unbounded memory here.
 pub fn check_text(path: &Path, text: &str) -> Vec<ScenarioError> {
     let text: Arc<str> = Arc::from(text);
-    let mut problems = Vec::new();
-    match parse(path, &text) {
-        Ok(model) => {
-            plan::plan_file(path, &text, &model, &|_| None, &mut problems);
-        }
-        Err(err) => problems.push(err),
+    let (model, mut problems) = parse_all(path, &text);
+    if let Some(model) = model {
+        plan::plan_file(path, &text, &model, &|_| None, &mut problems);
     }
     problems
 }
@@ -159,9 +209,10 @@ pub fn load(paths: &[PathBuf], lookup: plan::Lookup<'_>) -> Result<Loaded, Vec<S
                 continue;
             }
         };
-        match parse(file, &text) {
-            Ok(model) => scenarios.extend(plan::plan_file(file, &text, &model, lookup, &mut errors)),
-            Err(err) => errors.push(err),
+        let (model, problems) = parse_all(file, &text);
+        errors.extend(problems);
+        if let Some(model) = model {
+            scenarios.extend(plan::plan_file(file, &text, &model, lookup, &mut errors));
         }
     }
     let mut names = HashMap::new();

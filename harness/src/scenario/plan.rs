@@ -397,8 +397,14 @@ impl Planner<'_> {
 
     fn image(&mut self, name: &str, spec: &Spanned<ImageSpec>, check_name: String) -> Option<PlannedImage> {
         let build = &spec.value.build;
+        let reported = self.errors.len();
         let context_text = self.var(&build.context.value, loc(&build.context));
-        let context = self.context_path(&build.context.value, &context_text, loc(&build.context));
+        // An undefined variable was reported; a "does not exist" for its unexpanded text would mislead.
+        let context = if self.errors.len() > reported {
+            None
+        } else {
+            self.context_path(&build.context.value, &context_text, loc(&build.context))
+        };
         let dockerfile = match &build.dockerfile {
             Some(d) => {
                 let value = self.var(&d.value, loc(d));
