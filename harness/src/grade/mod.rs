@@ -184,6 +184,9 @@ async fn grade_all(options: &GradeOptions, plans: Vec<(Submission, Vec<PlannedSc
     let started = Instant::now();
     let total = plans.len();
     eprintln!("grading {total} submission(s) of {} with {} job(s)", options.assignment.display(), options.jobs);
+    // Columns as wide as the longest name and count, so that scores line up down the whole class.
+    let name_width = plans.iter().map(|(s, _)| s.id.chars().count()).max().unwrap_or(0).clamp(12, 48);
+    let count_width = 2 * total.to_string().len() + 3;
     let jobs = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
     let done = Arc::new(Mutex::new(0usize));
     let mut tasks = Vec::new();
@@ -204,8 +207,12 @@ async fn grade_all(options: &GradeOptions, plans: Vec<(Submission, Vec<PlannedSc
                 *done
             };
             eprintln!(
-                "[{n}/{total}] {:<24} {:>3} / {:<3} ({:.1} s)",
-                submission.id, grade.score, grade.max, grade.seconds
+                "{:<count_width$} {:<name_width$} {:>3} / {:<3} ({:.1} s)",
+                format!("[{n}/{total}]"),
+                submission.id,
+                grade.score,
+                grade.max,
+                grade.seconds
             );
             if let Err(e) = written {
                 eprintln!("error: {e}");
