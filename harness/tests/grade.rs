@@ -50,7 +50,7 @@ fn grades_the_class_as_the_teacher_does() {
         ("06-frank", "SIGTERM"),
         ("07-grace", "/app/notes.db"),
         ("08-heidi", "COPY app.py"),
-        ("09-ivan", "500"),
+        ("09-ivan", "the server in `web` raised `sqlite3.OperationalError: unable to open database file`"),
         ("10-judy", "SIGTERM"),
     ] {
         let text = feedback(id);

@@ -244,9 +244,15 @@ impl Engine {
     /// The container's output (stdout and stderr interleaved), the last `tail` lines or all of it,
     /// keeping at most [`LOG_CAPTURE_LIMIT`] bytes (the newest).
     pub async fn logs(&self, id: &str, tail: Option<usize>) -> Result<String, EngineError> {
+        self.logs_since(id, 0, tail).await
+    }
+
+    /// The same, of what the container wrote since `since` (seconds since the epoch; 0: all of it).
+    pub async fn logs_since(&self, id: &str, since: i32, tail: Option<usize>) -> Result<String, EngineError> {
         let options = LogsOptions {
             stdout: true,
             stderr: true,
+            since,
             tail: tail.map_or_else(|| "all".to_owned(), |n| n.to_string()),
             ..Default::default()
         };
@@ -349,7 +355,8 @@ fn push_capped(buffer: &mut Vec<u8>, bytes: &[u8]) {
     buffer.extend_from_slice(&bytes[..bytes.len().min(room)]);
 }
 
-fn unix_seconds() -> i32 {
+/// Now, in the seconds the engine's `since` takes.
+pub fn unix_seconds() -> i32 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     i32::try_from(now).unwrap_or(i32::MAX)
 }

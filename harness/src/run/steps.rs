@@ -149,6 +149,8 @@ async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Result<(
         None => request,
     };
     let shown = format!("{} {}:{}{}", http.method, http.container, http.port, http.path);
+    // A second early: the engine's `since` counts whole seconds.
+    let asked_at = crate::engine::container::unix_seconds().saturating_sub(1);
     let response = match request.send().await {
         Ok(response) => response,
         Err(err) => {
@@ -167,7 +169,17 @@ async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Result<(
         .collect();
     let body = response.bytes().await.map_err(|e| Halt::check("a complete body", describe_error(&e)))?;
     let answer = check::http::HttpAnswer { status, headers, body: String::from_utf8_lossy(&body).into_owned() };
-    mismatches_to_halt(check::http::check_http(&http.expect, &answer), Vec::new())
+    let mismatches = check::http::check_http(&http.expect, &answer);
+    let mut diagnosis = Vec::new();
+    if !mismatches.is_empty() && status >= 500 {
+        // A server error is usually an exception the server logged while answering: name it.
+        if let Ok(log) = ctx.engine.logs_since(&live.id, asked_at, Some(200)).await
+            && let Some(raised) = diagnose::traceback_last_line(&log)
+        {
+            diagnosis.push(format!("answering it, the server in `{}` raised `{raised}`", http.container));
+        }
+    }
+    mismatches_to_halt(mismatches, diagnosis)
 }
 
 async fn logs_step(ctx: &RunContext, scope: &Scope, logs: &LogsStep) -> Result<(), Halt> {
