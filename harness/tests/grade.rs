@@ -2,6 +2,8 @@
 //! must equal the teacher's (fixtures/class/expected-grades.csv), the feedback must name the real mistake,
 //! and nothing of the run may stay on the engine.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -67,9 +69,14 @@ fn grades_the_class_as_the_teacher_does() {
         serde_json::from_str(&std::fs::read_to_string(out_dir.path().join("grades.json")).expect("grades.json"))
             .expect("grades.json is JSON");
     assert_eq!(json["submissions"].as_array().map(Vec::len), Some(10));
-    for id in ["01-alice", "08-heidi"] {
+    // Each submission's JUnit file lists the rubric: one test case per check, hidden ones unnamed.
+    for (id, failures) in [("01-alice", 0), ("08-heidi", 7)] {
         let junit = out_dir.path().join(id).join("junit.xml");
-        assert!(junit.is_file(), "{id} has a JUnit file");
+        support::validate_junit(&junit);
+        let xml = std::fs::read_to_string(&junit).expect("junit.xml");
+        assert!(xml.contains(&format!("<testcase name=\"answers on port 8000\" classname=\"{id}\"")), "{xml}");
+        assert!(xml.contains("<testcase name=\"hidden check 1\"") && !xml.contains("no-such-page"), "{xml}");
+        assert!(xml.contains(&format!("tests=\"7\" failures=\"{failures}\"")), "{xml}");
     }
 
     // Nothing of the grading run is left: containers, volumes, networks, built images.

@@ -3,6 +3,7 @@
 
 pub mod feedback;
 pub mod gradebook;
+pub mod junit;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -200,7 +201,7 @@ async fn grade_all(options: &GradeOptions, plans: Vec<(Submission, Vec<PlannedSc
                 outcomes.push(run::run_scenario(ctx.clone(), Arc::new(scenario)).await);
             }
             let grade = gradebook::grade_submission(&submission.id, &submission.path, &outcomes);
-            let written = write_submission(&out, &assignment, &grade, &outcomes);
+            let written = write_submission(&out, &assignment, &grade);
             let n = {
                 let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
                 *done += 1;
@@ -277,17 +278,13 @@ fn write_file(path: &Path, text: &str) -> Result<(), GradeError> {
     std::fs::rename(&partial, path).map_err(error)
 }
 
-fn write_submission(
-    out: &Path,
-    assignment: &str,
-    grade: &SubmissionGrade,
-    outcomes: &[run::outcome::ScenarioOutcome],
-) -> Result<(), GradeError> {
+fn write_submission(out: &Path, assignment: &str, grade: &SubmissionGrade) -> Result<(), GradeError> {
     let folder = out.join(&grade.id);
     write_file(&folder.join("feedback.md"), &feedback::to_markdown(assignment, grade))?;
-    let xml = crate::report::junit::to_xml(outcomes, &[], std::time::Duration::from_secs_f64(grade.seconds)).map_err(
-        |e| GradeError::Write { path: folder.join("junit.xml").display().to_string(), message: e.to_string() },
-    )?;
+    let xml = junit::to_xml(grade).map_err(|e| GradeError::Write {
+        path: folder.join("junit.xml").display().to_string(),
+        message: e.to_string(),
+    })?;
     write_file(&folder.join("junit.xml"), &xml)
 }
 

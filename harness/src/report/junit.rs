@@ -26,7 +26,7 @@ pub struct Interrupted {
 }
 
 /// Text XML 1.0 can hold: quick-junit drops C0 controls and ANSI codes but lets U+FFFE/U+FFFF through.
-fn xml_safe(text: &str) -> String {
+pub(crate) fn xml_safe(text: &str) -> String {
     text.chars().filter(|c| !matches!(c, '\u{FFFE}' | '\u{FFFF}')).collect()
 }
 
@@ -111,7 +111,7 @@ pub fn to_xml(
 
 /// The Jenkins schema allows only name, time, tests, failures and errors on `<testsuites>`; quick-junit
 /// also writes `skipped` (and sometimes `uuid`, `timestamp`), so the root tag is rewritten.
-fn keep_schema_attributes(xml: &str) -> String {
+pub(crate) fn keep_schema_attributes(xml: &str) -> String {
     const ALLOWED: [&str; 5] = ["name", "time", "tests", "failures", "errors"];
     let Some(start) = xml.find("<testsuites") else { return xml.to_owned() };
     let Some(end) = xml[start..].find('>').map(|e| start + e) else { return xml.to_owned() };
