@@ -638,6 +638,10 @@ scenarios:
     let status = wait_at_most(&mut child, Duration::from_secs(60));
     assert_eq!(status.code(), Some(130));
     assert_eq!(leftovers(pid), Vec::<String>::new(), "grading removes everything it made when interrupted");
+    // What ran while the sweep removed its containers says nothing true about the students.
+    for written in ["slow-runner/feedback.md", "slow-builder/feedback.md", "grades.csv"] {
+        assert!(!dir.path().join("grades").join(written).exists(), "{written} is not written when interrupted");
+    }
     wait_for_gone("the dropped build's container or process", || marker() == 0);
     let images = stdout_of(&["images", "-aq", "--filter", "label=purpose=interrupted-grade"]);
     assert_eq!(images.trim(), "", "no step image of the interrupted build is left");

@@ -208,6 +208,27 @@ impl Engine {
         let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
         match self.docker.remove_container(id, Some(options)).await {
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            // Another removal of it (a sweep's, an interrupt's) is under way: done once it is gone.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, message })
+                if message.contains("already in progress") =>
+            {
+                let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                while std::time::Instant::now() < deadline {
+                    match self.docker.inspect_container(id, None).await {
+                        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                            return Ok(());
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
+                }
+                Err(EngineError {
+                    operation: "remove container",
+                    resource: id.to_owned(),
+                    message: format!("{message}, and it was still there 30s later"),
+                    status: Some(409),
+                    unanswered: false,
+                })
+            }
             other => other.map_err(|e| EngineError::new("remove container", id, e)),
         }
     }

@@ -196,11 +196,18 @@ async fn grade_all(options: &GradeOptions, plans: Vec<(Submission, Vec<PlannedSc
         let assignment = options.assignment.display().to_string();
         tasks.push(tokio::spawn(async move {
             let _permit = jobs.acquire_owned().await.ok();
+            let hidden_paths = hidden_request_paths(&scenarios);
             let mut outcomes = Vec::new();
             for scenario in scenarios {
                 outcomes.push(run::run_scenario(ctx.clone(), Arc::new(scenario)).await);
             }
-            let grade = gradebook::grade_submission(&submission.id, &submission.path, &outcomes);
+            if run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                // What ran while the sweep removed its containers says nothing about the student: no
+                // feedback is written (nor an earlier run's overwritten); the signal handler ends the run.
+                std::future::pending::<()>().await;
+            }
+            let mut grade = gradebook::grade_submission(&submission.id, &submission.path, &outcomes);
+            withhold_hidden_requests(&mut grade, &hidden_paths);
             let written = write_submission(&out, &assignment, &grade);
             let n = {
                 let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
@@ -278,6 +285,31 @@ fn write_file(path: &Path, text: &str) -> Result<(), GradeError> {
     std::fs::rename(&partial, path).map_err(error)
 }
 
+/// The request paths of hidden HTTP checks (`/notes/999999`), which a server's access log would show.
+fn hidden_request_paths(scenarios: &[PlannedScenario]) -> Vec<String> {
+    scenarios
+        .iter()
+        .flat_map(|s| &s.steps)
+        .filter(|planned| planned.grading.hidden)
+        .filter_map(|planned| match &planned.step {
+            crate::scenario::Step::Http(http) => Some(http.path.split('?').next().unwrap_or_default().to_owned()),
+            _ => None,
+        })
+        .filter(|path| path.len() > 1)
+        .collect()
+}
+
+/// A hidden check must not be told by the log tail shown to the student: lines naming its path go.
+fn withhold_hidden_requests(grade: &mut SubmissionGrade, hidden_paths: &[String]) {
+    if hidden_paths.is_empty() {
+        return;
+    }
+    for (_, lines) in &mut grade.logs {
+        let kept: Vec<&str> = lines.lines().filter(|l| !hidden_paths.iter().any(|p| l.contains(p.as_str()))).collect();
+        *lines = kept.join("\n");
+    }
+}
+
 fn write_submission(out: &Path, assignment: &str, grade: &SubmissionGrade) -> Result<(), GradeError> {
     let folder = out.join(&grade.id);
     write_file(&folder.join("feedback.md"), &feedback::to_markdown(assignment, grade))?;
@@ -299,6 +331,10 @@ fn write_gradebook(out: &Path, book: &Gradebook) -> Result<(), GradeError> {
 
 /// On SIGINT or SIGTERM: stop creating, remove everything of this run, exit 130 / 143.
 async fn on_signal(signals: crate::libtest::Interrupts, engine: Engine, run_id: RunId) {
-    let (code, _) = crate::libtest::sweep_on_signal(signals, &engine, &run_id).await;
+    let (code, name) = crate::libtest::sweep_on_signal(signals, &engine, &run_id).await;
+    eprintln!(
+        "{name}: grading stopped; submissions graded before it have their feedback, the others none, and no \
+         gradebook was written"
+    );
     std::process::exit(i32::from(code));
 }

@@ -18,8 +18,8 @@ use crate::engine::container::{ContainerConfig, DEFAULT_NETWORK, MountConfig};
 use crate::engine::labels::RunId;
 use crate::engine::watch::EngineWatch;
 use crate::engine::{Engine, EngineError};
-use crate::scenario::Where;
 use crate::scenario::plan::{ImageRef, Mount, PlannedContainer, PlannedScenario};
+use crate::scenario::{Step, Where};
 use outcome::{BuildOutcome, Failure, FailureKind, LogTail, ScenarioOutcome, StepOutcome, StepStatus};
 use scope::Scope;
 
@@ -399,8 +399,10 @@ async fn scenario_body(
         let blocked = matches!(&result, Err(Halt::Check { .. }))
             && planned.step.container().is_some_and(|c| unavailable.contains_key(c));
         let failure = result.err().map(|mut halt| {
-            if let Halt::Check { diagnosis, .. } = &mut halt {
-                for (container, files) in scope.discarded() {
+            if let Halt::Check { diagnosis, .. } = &mut halt
+                && matches!(planned.step, Step::Http(_) | Step::Exec(_) | Step::Logs(_))
+            {
+                for (container, files) in scope.take_discarded() {
                     diagnosis.push(diagnose::discarded_on_recreate(&container, &files));
                 }
             }

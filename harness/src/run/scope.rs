@@ -117,9 +117,10 @@ impl Scope {
         }
     }
 
-    /// Files re-creations discarded, by container.
-    pub fn discarded(&self) -> Vec<(String, Vec<String>)> {
-        self.state().discarded.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    /// Files re-creations discarded, by container, each told once: the first check that reads data
+    /// after a re-creation is the one the lost files explain.
+    pub fn take_discarded(&self) -> Vec<(String, Vec<String>)> {
+        self.state().discarded.drain().collect()
     }
 
     pub fn container(&self, key: &str) -> Option<LiveContainer> {
