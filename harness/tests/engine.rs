@@ -226,3 +226,41 @@ scenarios:
     assert!(seconds < 30.0, "a wrong port fails long before its 60 s ready time: {seconds} s");
     assert_eq!(leftovers(pid), Vec::<String>::new());
 }
+
+/// A program the runtime cannot run is explained from the file in the container: not executable,
+/// Windows line endings, no `#!` line.
+#[test]
+fn a_program_that_cannot_run_is_explained_from_the_file() {
+    require_engine();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    for (name, script, chmod) in [
+        ("crlf", "#!/bin/sh\r\necho started\r\n", "RUN chmod +x /start.sh\n"),
+        ("noexec", "#!/bin/sh\necho started\n", ""),
+        ("nobang", "echo started\n", "RUN chmod +x /start.sh\n"),
+    ] {
+        let context = dir.path().join(name);
+        std::fs::create_dir(&context).expect("context");
+        std::fs::write(context.join("start.sh"), script).expect("script");
+        let dockerfile = format!("FROM seatrial/busybox\nCOPY start.sh /start.sh\n{chmod}ENTRYPOINT [\"/start.sh\"]\n");
+        std::fs::write(context.join("Dockerfile"), dockerfile).expect("Dockerfile");
+    }
+    let scenario = support::write_scenario(
+        dir.path(),
+        "programs.yaml",
+        "images:\n  crlf: { build: { context: crlf } }\n  noexec: { build: { context: noexec } }\n  nobang: { build: { context: nobang } }\nscenarios:\n  - name: crlf\n    containers: { app: { image: crlf, ready: { log: started } } }\n  - name: noexec\n    containers: { app: { image: noexec, ready: { log: started } } }\n  - name: nobang\n    containers: { app: { image: nobang, ready: { log: started } } }\n",
+    );
+    let child = spawn_run(&scenario, &dir.path().join("junit.xml"), &[]);
+    let pid = child.id();
+    let out = child.wait_with_output().expect("seatrial ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for says in [
+        "`/start.sh` has Windows line endings (CRLF)",
+        "`/start.sh` is not executable: `RUN chmod +x /start.sh`",
+        "`/start.sh` is a script with no `#!` first line",
+    ] {
+        assert!(stdout.contains(says), "{says}:\n{stdout}");
+    }
+    assert!(!stdout.contains("the engine to carry out the request"), "not an engine failure:\n{stdout}");
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+}

@@ -42,7 +42,11 @@ pub fn discarded_on_recreate(container: &str, files: &[String]) -> String {
 
 /// What a container's exit says, with the last line of a Python traceback when the log has one.
 pub fn exited(name: &str, state: &ContainerState, log: &str) -> String {
-    let mut text = format!("container `{name}` exited with code {}", state.exit_code);
+    let mut text = if state.status == "created" {
+        format!("container `{name}` could not be started")
+    } else {
+        format!("container `{name}` exited with code {}", state.exit_code)
+    };
     if state.oom_killed {
         text.push_str(" (killed: out of memory)");
     }
@@ -65,6 +69,57 @@ pub fn traceback_last_line(log: &str) -> Option<&str> {
     let lines: Vec<&str> = log.lines().collect();
     let start = lines.iter().rposition(|l| l.starts_with("Traceback (most recent call last)"))?;
     lines[start + 1..].iter().find(|l| !l.starts_with(' ') && !l.trim().is_empty()).map(|l| l.trim())
+}
+
+/// Why the program a container runs (its ENTRYPOINT or CMD) could not be started, from the runtime's
+/// error (`exec: "/app/start.sh": permission denied`, or `exec /app/start.sh: no such file or directory`
+/// as the container's last output) and the file itself, read from the container: not executable, a
+/// script with Windows line endings or with no `#!` line, an interpreter the image lacks.
+pub async fn program_not_started(engine: &crate::engine::Engine, container_id: &str, message: &str) -> Option<String> {
+    static PROGRAM: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"exec:? "?([^":\s]+)"?:? (?:stat [^:]+: )?(permission denied|no such file or directory|exec format error|executable file not found in \$PATH)"#)
+            .expect("a valid pattern")
+    });
+    let found = PROGRAM.captures(message)?;
+    let (program, error) = (found.get(1)?.as_str(), found.get(2)?.as_str());
+    if error.starts_with("executable file not found") {
+        return Some(format!(
+            "there is no program `{program}` on the image's PATH: install it in the image, or name it by its full path"
+        ));
+    }
+    if !program.starts_with('/') {
+        return None;
+    }
+    let Some(head) = engine.read_file_head(container_id, program, 256).await else {
+        return Some(format!("there is no `{program}` in the image: COPY it there, or fix the path in CMD/ENTRYPOINT"));
+    };
+    let first_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    if error == "permission denied" {
+        return Some(format!(
+            "`{program}` is not executable: `RUN chmod +x {program}` in the Dockerfile (or `COPY --chmod=755`)"
+        ));
+    }
+    if !first_line.starts_with(b"#!") {
+        return (!head.starts_with(b"\x7fELF")).then(|| {
+            format!(
+                "`{program}` is a script with no `#!` first line, so the kernel cannot run it: start it with \
+                 `#!/bin/sh`"
+            )
+        });
+    }
+    if first_line.ends_with(b"\r") {
+        return Some(format!(
+            "`{program}` has Windows line endings (CRLF): its `#!` line asks for `{}\\r`, which does not exist. \
+             Save it with LF line endings (or `RUN sed -i 's/\\r$//' {program}`)",
+            String::from_utf8_lossy(&first_line[2..first_line.len() - 1]).trim()
+        ));
+    }
+    let interpreter =
+        String::from_utf8_lossy(&first_line[2..]).split_whitespace().next().unwrap_or_default().to_owned();
+    if !interpreter.is_empty() && engine.read_file_head(container_id, &interpreter, 1).await.is_none() {
+        return Some(format!("`{program}` asks for `{interpreter}` in its `#!` line, and the image has none"));
+    }
+    None
 }
 
 /// A stop that took the whole grace period and ended in SIGKILL means PID 1 did not act on SIGTERM.

@@ -233,6 +233,34 @@ impl Engine {
         }
     }
 
+    /// The first `limit` bytes of a file in a container's filesystem (read through the archive API, so
+    /// it works for images with no shell and for containers that never started); `None` when there is
+    /// no such file.
+    pub async fn read_file_head(&self, id: &str, path: &str, limit: usize) -> Option<Vec<u8>> {
+        let options = bollard::query_parameters::DownloadFromContainerOptions { path: path.to_owned() };
+        let mut stream = self.docker.download_from_container(id, Some(options));
+        let mut tar_bytes = Vec::new();
+        // The tar header (512 bytes) and the start of the file are enough.
+        while let Some(chunk) = stream.next().await {
+            tar_bytes.extend_from_slice(&chunk.ok()?);
+            if tar_bytes.len() >= 512 + limit {
+                break;
+            }
+        }
+        let mut archive = tar::Archive::new(tar_bytes.as_slice());
+        let mut entry = archive.entries().ok()?.next()?.ok()?;
+        let mut head = vec![0; limit];
+        let mut read = 0;
+        while read < limit {
+            match std::io::Read::read(&mut entry, &mut head[read..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+        head.truncate(read);
+        Some(head)
+    }
+
     pub async fn inspect_container(&self, id: &str) -> Result<ContainerState, EngineError> {
         let inspect =
             self.docker.inspect_container(id, None).await.map_err(|e| EngineError::new("inspect container", id, e))?;

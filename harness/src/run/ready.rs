@@ -31,12 +31,33 @@ pub async fn exited_halt(ctx: &RunContext, scope: &Scope, name: &str, expected: 
     }
     let id = scope.container(name).map(|c| c.id).unwrap_or_default();
     let log = ctx.engine.logs(&id, Some(200)).await.unwrap_or_default();
-    Err(Halt::Check {
-        expected,
-        actual: format!("container `{name}` is {} (exit code {})", state.status, state.exit_code),
-        diagnosis: vec![diagnose::exited(name, &state, &log)],
+    let actual = if state.status == "created" {
+        format!("container `{name}` never started")
+    } else {
+        format!("container `{name}` is {} (exit code {})", state.status, state.exit_code)
+    };
+    let mut diagnosis = vec![diagnose::exited(name, &state, &log)];
+    // A program that could not be run at all: say why, from the file in the container.
+    let last_line = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let runtime_said = format!("{} {last_line}", state.error);
+    diagnosis.extend(diagnose::program_not_started(&ctx.engine, &id, &runtime_said).await);
+    Err(Halt::Check { expected, actual, diagnosis, evidence: None })
+}
+
+/// A container the engine could not start (the runtime could not run its program) is the image's
+/// mistake, a failed check, not a failure of the engine.
+pub async fn start_failure(ctx: &RunContext, name: &str, id: &str, err: crate::engine::EngineError) -> Halt {
+    let runtime_failed = err.message.contains("OCI runtime") || err.message.contains("exec:");
+    if err.unanswered || !runtime_failed {
+        return Halt::Engine(err);
+    }
+    let diagnosis = diagnose::program_not_started(&ctx.engine, id, &err.message).await.into_iter().collect();
+    Halt::Check {
+        expected: format!("`{name}` starts"),
+        actual: format!("the engine could not start it: {}", err.message),
+        diagnosis,
         evidence: None,
-    })
+    }
 }
 
 /// How often a log readiness text already appears: after a restart the old output is still in the log,

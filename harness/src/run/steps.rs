@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::ready::{describe_error, exited_halt, log_baseline, port_diagnosis, wait_ready};
+use super::ready::{describe_error, exited_halt, log_baseline, port_diagnosis, start_failure, wait_ready};
 use super::scope::Scope;
 use super::{Halt, RunContext};
 use crate::check::{self, Mismatch};
@@ -36,7 +36,9 @@ fn id_of(scope: &Scope, name: &str) -> Result<String, Halt> {
 /// Starts a created container and waits for its `ready:` check (or, without one, for it to be running).
 pub async fn start_and_wait(ctx: &RunContext, scope: &Scope, container: &PlannedContainer) -> Result<(), Halt> {
     let id = id_of(scope, &container.name)?;
-    ctx.engine.start_container(&id).await?;
+    if let Err(err) = ctx.engine.start_container(&id).await {
+        return Err(start_failure(ctx, &container.name, &id, err).await);
+    }
     wait_after_lifecycle(ctx, scope, container, 0).await
 }
 
@@ -79,9 +81,15 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
                 Step::Recreate(_) => 0,
                 _ => log_baseline(ctx, scope, name, container.ready.as_ref()).await,
             };
-            match step {
-                Step::Restart(_) => ctx.engine.restart_container(&id_of(scope, name)?, RESTART_GRACE).await?,
-                Step::Start(_) => ctx.engine.start_container(&id_of(scope, name)?).await?,
+            let started = match step {
+                Step::Restart(_) => {
+                    let id = id_of(scope, name)?;
+                    ctx.engine.restart_container(&id, RESTART_GRACE).await.map_err(|e| (id, e))
+                }
+                Step::Start(_) => {
+                    let id = id_of(scope, name)?;
+                    ctx.engine.start_container(&id).await.map_err(|e| (id, e))
+                }
                 _ => {
                     let old = scope
                         .container(name)
@@ -90,8 +98,11 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
                     scope.record_discarded(name, diagnose::data_files(&changes, &old.config));
                     scope.remove_container(name).await?;
                     let id = scope.create_container(name, old.config).await?;
-                    ctx.engine.start_container(&id).await?;
+                    ctx.engine.start_container(&id).await.map_err(|e| (id, e))
                 }
+            };
+            if let Err((id, err)) = started {
+                return Err(start_failure(ctx, name, &id, err).await);
             }
             wait_after_lifecycle(ctx, scope, container, baseline).await
         }
