@@ -53,6 +53,7 @@ fn grades_the_class_as_the_teacher_does() {
         ("07-grace", "/app/notes.db"),
         ("08-heidi", "COPY app.py"),
         ("09-ivan", "the server in `web` raised `sqlite3.OperationalError: unable to open database file`"),
+        ("09-ivan", "`web` runs as user `app` (uid 999), but the volume's folder `/data` belongs to uid 0 (mode 755)"),
         ("10-judy", "SIGTERM"),
     ] {
         let text = feedback(id);

@@ -122,6 +122,62 @@ pub async fn program_not_started(engine: &crate::engine::Engine, container_id: &
     None
 }
 
+/// Words of an error that a folder the program cannot write explains.
+const CANNOT_WRITE: [&str; 6] = [
+    "ermission denied",
+    "PermissionError",
+    "unable to open database file",
+    "readonly database",
+    "Read-only file system",
+    "EACCES",
+];
+
+/// A program that runs as another user than root and fails to write (`PermissionError`, `unable to
+/// open database file`) because a volume's folder belongs to root: read from the container (its user,
+/// `/etc/passwd`, the folder's owner and mode), said only when `error` speaks of a write refused.
+pub async fn volume_not_writable(
+    engine: &crate::engine::Engine,
+    container_id: &str,
+    name: &str,
+    config: &ContainerConfig,
+    error: &str,
+) -> Option<String> {
+    if !CANNOT_WRITE.iter().any(|w| error.contains(w)) {
+        return None;
+    }
+    let user = engine.container_user(container_id).await?;
+    let user_name = user.split(':').next().unwrap_or_default().to_owned();
+    let uid = match user_name.parse::<u64>() {
+        Ok(uid) => uid,
+        Err(_) if user_name.is_empty() || user_name == "root" => 0,
+        Err(_) => {
+            let passwd = engine.read_file_head(container_id, "/etc/passwd", 64 * 1024).await?;
+            String::from_utf8_lossy(&passwd)
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|fields| fields.first() == Some(&user_name.as_str()))
+                .and_then(|fields| fields.get(2)?.parse().ok())?
+        }
+    };
+    if uid == 0 {
+        return None;
+    }
+    for mount in &config.mounts {
+        let MountConfig::Volume { target, .. } = mount else { continue };
+        let Some(folder) = engine.path_head(container_id, target, 0).await else { continue };
+        if folder.uid != uid && folder.mode & 0o002 == 0 {
+            return Some(format!(
+                "`{name}` runs as user `{user_name}` (uid {uid}), but the volume's folder `{target}` belongs to uid \
+                 {} (mode {:o}), so the program cannot write there. In the Dockerfile, create the folder and give \
+                 it to that user before `VOLUME` and `USER`: `RUN mkdir -p {target} && chown {user_name} {target}`",
+                folder.uid,
+                folder.mode & 0o7777
+            ));
+        }
+    }
+    None
+}
+
 /// A stop that took the whole grace period and ended in SIGKILL means PID 1 did not act on SIGTERM.
 pub fn ignored_sigterm(name: &str, exit_code: i64) -> Option<String> {
     (exit_code == 137).then(|| {

@@ -52,6 +52,14 @@ pub struct ContainerConfig {
     pub labels: HashMap<String, String>,
 }
 
+/// What [`Engine::path_head`] found.
+#[derive(Debug, Clone)]
+pub struct PathHead {
+    pub uid: u64,
+    pub mode: u32,
+    pub head: Vec<u8>,
+}
+
 /// What the engine says about a container now.
 #[derive(Debug, Clone, Default)]
 pub struct ContainerState {
@@ -237,10 +245,16 @@ impl Engine {
     /// it works for images with no shell and for containers that never started); `None` when there is
     /// no such file.
     pub async fn read_file_head(&self, id: &str, path: &str, limit: usize) -> Option<Vec<u8>> {
+        self.path_head(id, path, limit).await.map(|found| found.head)
+    }
+
+    /// Who owns a path in a container's filesystem (a folder too), its mode and the start of its content.
+    pub async fn path_head(&self, id: &str, path: &str, limit: usize) -> Option<PathHead> {
         let options = bollard::query_parameters::DownloadFromContainerOptions { path: path.to_owned() };
         let mut stream = self.docker.download_from_container(id, Some(options));
         let mut tar_bytes = Vec::new();
-        // The tar header (512 bytes) and the start of the file are enough.
+        // The first tar header (512 bytes) and the start of the file are enough; a folder's archive,
+        // however big, is not read further.
         while let Some(chunk) = stream.next().await {
             tar_bytes.extend_from_slice(&chunk.ok()?);
             if tar_bytes.len() >= 512 + limit {
@@ -249,6 +263,7 @@ impl Engine {
         }
         let mut archive = tar::Archive::new(tar_bytes.as_slice());
         let mut entry = archive.entries().ok()?.next()?.ok()?;
+        let (uid, mode) = (entry.header().uid().ok()?, entry.header().mode().ok()?);
         let mut head = vec![0; limit];
         let mut read = 0;
         while read < limit {
@@ -258,7 +273,13 @@ impl Engine {
             }
         }
         head.truncate(read);
-        Some(head)
+        Some(PathHead { uid, mode, head })
+    }
+
+    /// The user a container's processes run as (`Config.User`, the image's USER unless overridden).
+    pub async fn container_user(&self, id: &str) -> Option<String> {
+        let inspect = self.docker.inspect_container(id, None).await.ok()?;
+        Some(inspect.config.and_then(|c| c.user).unwrap_or_default())
     }
 
     pub async fn inspect_container(&self, id: &str) -> Result<ContainerState, EngineError> {

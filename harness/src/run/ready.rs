@@ -41,6 +41,10 @@ pub async fn exited_halt(ctx: &RunContext, scope: &Scope, name: &str, expected: 
     let last_line = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
     let runtime_said = format!("{} {last_line}", state.error);
     diagnosis.extend(diagnose::program_not_started(&ctx.engine, &id, &runtime_said).await);
+    if let Some(live) = scope.container(name) {
+        let said = diagnose::traceback_last_line(&log).unwrap_or(last_line);
+        diagnosis.extend(diagnose::volume_not_writable(&ctx.engine, &id, name, &live.config, said).await);
+    }
     Err(Halt::Check { expected, actual, diagnosis, evidence: None })
 }
 

@@ -188,6 +188,8 @@ async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Result<(
             && let Some(raised) = diagnose::traceback_last_line(&log)
         {
             diagnosis.push(format!("answering it, the server in `{}` raised `{raised}`", http.container));
+            let (engine, config) = (&ctx.engine, &live.config);
+            diagnosis.extend(diagnose::volume_not_writable(engine, &live.id, &http.container, config, raised).await);
         }
     }
     mismatches_to_halt(mismatches, diagnosis)
