@@ -170,7 +170,7 @@ scenarios:
 /// network (where the engine's DNS server listens inside the container on 127.0.0.11) and a server
 /// that opens another port seconds before its own are both waited for.
 #[test]
-fn slow_starters_are_waited_for_and_a_wrong_port_is_not() {
+fn readiness_waits_for_slow_starters_and_gives_up_on_hopeless_servers() {
     require_engine();
     let dir = tempfile::tempdir().expect("a temporary folder");
     let scenario = support::write_scenario(
@@ -206,10 +206,18 @@ scenarios:
         ports: [8080]
         command: [httpd, -f, -p, "5000", -h, /etc]
         ready: { http: { port: 8080, path: /passwd }, timeout: 60s }
+
+  - name: refuses every probe
+    containers:
+      web:
+        image: seatrial/busybox
+        ports: [8080]
+        command: [sh, -c, "echo serving /etc, not /www >&2; exec httpd -f -p 8080 -h /etc"]
+        ready: { http: { port: 8080, path: /www/index.html }, timeout: 60s }
 "#,
     );
     let junit = dir.path().join("junit.xml");
-    let child = spawn_run(&scenario, &junit, &["--test-threads", "3"]);
+    let child = spawn_run(&scenario, &junit, &["--test-threads", "4"]);
     let pid = child.id();
     let out = child.wait_with_output().expect("seatrial ends");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -219,11 +227,18 @@ scenarios:
         assert!(line.ends_with("... ok"), "{passes} must pass:\n{stdout}");
     }
     assert!(stdout.contains("nothing listens on 8080 inside `web`; something listens on 5000\n"), "{stdout}");
+    assert!(
+        stdout.contains("it answers, but refuses: GET /www/index.html answered 404 to every probe for 6s"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("the server in `web` logged: `serving /etc, not /www`"), "{stdout}");
     let xml = std::fs::read_to_string(&junit).expect("report");
-    let wrong = xml.split("<testcase name=\"only a wrong port\"").nth(1).expect("the wrong port's test case");
-    let seconds: f64 =
-        wrong.split("time=\"").nth(1).and_then(|t| t.split('"').next()).expect("time").parse().expect("secs");
-    assert!(seconds < 30.0, "a wrong port fails long before its 60 s ready time: {seconds} s");
+    for case in ["only a wrong port", "refuses every probe"] {
+        let found = xml.split(&format!("<testcase name=\"{case}\"")).nth(1).expect("the test case");
+        let seconds: f64 =
+            found.split("time=\"").nth(1).and_then(|t| t.split('"').next()).expect("time").parse().expect("secs");
+        assert!(seconds < 30.0, "{case}: fails long before its 60 s ready time: {seconds} s");
+    }
     assert_eq!(leftovers(pid), Vec::<String>::new());
 }
 

@@ -47,7 +47,15 @@ pub fn check_http(expect: &HttpExpect, answer: &HttpAnswer) -> Vec<Mismatch> {
     }
     if !expect.json.is_empty() {
         match serde_json::from_str::<serde_json::Value>(&answer.body) {
-            Err(err) => mismatches.push(Mismatch::new("a JSON body", format!("not JSON ({err}): {}", body()))),
+            Err(err) => {
+                let shown = body();
+                let actual = if shown.starts_with('(') && shown != "(empty)" {
+                    format!("not JSON ({err})")
+                } else {
+                    format!("not JSON ({err}): {shown}")
+                };
+                mismatches.push(Mismatch::new("a JSON body", actual));
+            }
             Ok(document) => {
                 for expectation in &expect.json {
                     let nodes = expectation.path.query(&document).all();
@@ -57,7 +65,12 @@ pub fn check_http(expect: &HttpExpect, answer: &HttpAnswer) -> Vec<Mismatch> {
                         [one] => mismatches.push(Mismatch::new(expected, format!("{} = {one}", expectation.path_text))),
                         [] => mismatches.push(Mismatch::new(
                             expected,
-                            format!("{} selects nothing in {}", expectation.path_text, body()),
+                            match body() {
+                                shown if shown == "(shown before)" => {
+                                    format!("{} selects nothing in the body", expectation.path_text)
+                                }
+                                shown => format!("{} selects nothing in {shown}", expectation.path_text),
+                            },
                         )),
                         many => mismatches.push(Mismatch::new(
                             expected,

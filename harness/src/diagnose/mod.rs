@@ -122,6 +122,22 @@ pub async fn program_not_started(engine: &crate::engine::Engine, container_id: &
     None
 }
 
+/// The last line a server logged that is not an access-log line (`"GET /healthz HTTP/1.1" 400`): why it
+/// refused (Django: `Invalid HTTP_HOST header: ... add '127.0.0.1' to ALLOWED_HOSTS`).
+pub fn last_server_message(log: &str) -> Option<String> {
+    const ACCESS: [&str; 4] = ["\"GET ", "\"POST ", "\"HEAD ", " HTTP/1."];
+    // Django's per-request lines (`Bad Request: /healthz`) repeat the status, not the reason.
+    static STATUS_LINE: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"^[A-Z][A-Za-z ]+: /\S*$").expect("a valid pattern"));
+    let line = log
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !ACCESS.iter().any(|a| l.contains(a)) && !STATUS_LINE.is_match(l))?;
+    let cut: String = line.chars().take(300).collect();
+    Some(cut.replace('`', "'"))
+}
+
 /// Words of an error that a folder the program cannot write explains.
 const CANNOT_WRITE: [&str; 6] = [
     "ermission denied",
@@ -222,6 +238,17 @@ mod tests {
         let log = "starting\nTraceback (most recent call last):\n  File \"app.py\", line 1\n    boom()\nNameError: name 'boom' is not defined\n";
         assert_eq!(traceback_last_line(log), Some("NameError: name 'boom' is not defined"));
         assert_eq!(traceback_last_line("all fine\n"), None);
+    }
+
+    #[test]
+    fn a_servers_own_message_is_told_from_its_access_log() {
+        let log = "Invalid HTTP_HOST header: '127.0.0.1:33729'. You may need to add '127.0.0.1' to ALLOWED_HOSTS.\n\
+                   Bad Request: /healthz\n[23/Nov/2026 22:15:28] \"GET /healthz HTTP/1.1\" 400 143\n";
+        assert_eq!(
+            last_server_message(log).as_deref(),
+            Some("Invalid HTTP_HOST header: '127.0.0.1:33729'. You may need to add '127.0.0.1' to ALLOWED_HOSTS.")
+        );
+        assert_eq!(last_server_message("\"GET / HTTP/1.1\" 400 1\n"), None);
     }
 
     #[test]

@@ -12,6 +12,10 @@ use crate::scenario::plan::{Ready, ReadyCheck};
 
 /// How often readiness is probed: the delay between the service answering and seatrial noticing.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
+/// The pause between probes once a wait has lasted 2 s.
+const SLOW_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How long a server may answer every probe with the same 4xx before the wait gives up.
+const REFUSED_AFTER: Duration = Duration::from_secs(6);
 
 fn describe(check: &ReadyCheck) -> String {
     match check {
@@ -84,12 +88,40 @@ pub async fn wait_ready(
     let deadline = Instant::now() + ready.timeout;
     let expected = format!("`{name}` ready within {:?}: {}", ready.timeout, describe(&ready.check));
     let mut hopeless = HopelessWatch::default();
+    let started = Instant::now();
+    let since = crate::engine::container::unix_seconds().saturating_sub(1);
+    // The same client error (4xx) to every probe: the server is up and refuses the request itself.
+    let mut refusing: Option<(Instant, String)> = None;
     loop {
         exited_halt(ctx, scope, name, expected.clone()).await?;
         let last_problem = match probe(ctx, scope, name, &ready.check, log_baseline).await {
             Ok(()) => return Ok(()),
             Err(problem) => problem,
         };
+        let client_error = last_problem.starts_with("GET ") && last_problem.contains(" answered 4");
+        refusing = match refusing.take() {
+            Some((since, seen)) if client_error && seen == last_problem => Some((since, seen)),
+            _ if client_error => Some((Instant::now(), last_problem.clone())),
+            _ => None,
+        };
+        if let Some((first, _)) = &refusing
+            && first.elapsed() >= REFUSED_AFTER
+        {
+            let log = match scope.container(name) {
+                Some(live) => ctx.engine.logs_since(&live.id, since, Some(200)).await.unwrap_or_default(),
+                None => String::new(),
+            };
+            let diagnosis = diagnose::last_server_message(&log)
+                .map(|line| format!("the server in `{name}` logged: `{line}`"))
+                .into_iter()
+                .collect();
+            return Err(Halt::Check {
+                expected,
+                actual: format!("it answers, but refuses: {last_problem} to every probe for {REFUSED_AFTER:?}"),
+                diagnosis,
+                evidence: None,
+            });
+        }
         if let ReadyCheck::Http { port, .. } | ReadyCheck::Tcp(port) = &ready.check
             && let Some(why) = hopeless.observe(ctx, scope, name, *port).await
         {
@@ -112,7 +144,9 @@ pub async fn wait_ready(
                 evidence: None,
             });
         }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        // Quick at first, when most servers come up; then gentler, not to fill the server's log.
+        let pause = if started.elapsed() < Duration::from_secs(2) { POLL_INTERVAL } else { SLOW_POLL_INTERVAL };
+        tokio::time::sleep(pause).await;
     }
 }
 
