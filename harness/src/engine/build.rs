@@ -349,7 +349,11 @@ impl BuildKitProgress {
         }
         for vertex in status.vertexes {
             let instruction = vertex.name.starts_with('[') && !vertex.name.starts_with("[internal]");
-            if vertex.completed.is_none() || !instruction || !self.completed.insert(vertex.digest.clone()) {
+            // BuildKit shares a vertex between concurrent builds with the same base, under the name the
+            // first build gave it (`[1/3] FROM ...` in a 2-step build): a FROM is shown only when it fails.
+            let quiet_from = vertex.name.contains("] FROM ") && vertex.error.is_empty();
+            if vertex.completed.is_none() || !instruction || quiet_from || !self.completed.insert(vertex.digest.clone())
+            {
                 continue;
             }
             self.log.push(&vertex.name);
