@@ -138,9 +138,9 @@ async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Result<(
     let live = scope
         .container(&http.container)
         .ok_or_else(|| Halt::check(format!("container `{}` exists", http.container), "it does not"))?;
+    let shown = format!("{} {}:{}{}", http.method, http.container, http.port, http.path);
     let Some(host_port) = live.host_ports.get(&http.port).copied() else {
         // The engine publishes no port of a container that is not running: say why it is not.
-        let shown = format!("{} {}:{}{}", http.method, http.container, http.port, http.path);
         exited_halt(ctx, scope, &http.container, format!("an HTTP answer to {shown}")).await?;
         return Err(Halt::check(
             format!("port {} of `{}` published", http.port, http.container),
@@ -159,7 +159,6 @@ async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Result<(
         Some(Body::Raw(raw)) => request.body(raw.clone()),
         None => request,
     };
-    let shown = format!("{} {}:{}{}", http.method, http.container, http.port, http.path);
     // A second early: the engine's `since` counts whole seconds.
     let asked_at = crate::engine::container::unix_seconds().saturating_sub(1);
     let response = match request.send().await {
