@@ -16,7 +16,8 @@ pub fn check_http(expect: &HttpExpect, answer: &HttpAnswer) -> Vec<Mismatch> {
     let mut mismatches = Vec::new();
     // The body is shown once, with the first expectation that failed; the others refer to it.
     let shown = std::cell::Cell::new(false);
-    let body = || if shown.replace(true) { "(shown before)".to_owned() } else { excerpt(&answer.body, 300) };
+    let first_showing = || (!shown.replace(true)).then(|| excerpt(&answer.body, 300));
+    let body = || first_showing().unwrap_or_else(|| "(shown before)".to_owned());
     match expect.status {
         Some(status) if status != answer.status => {
             mismatches
@@ -48,11 +49,9 @@ pub fn check_http(expect: &HttpExpect, answer: &HttpAnswer) -> Vec<Mismatch> {
     if !expect.json.is_empty() {
         match serde_json::from_str::<serde_json::Value>(&answer.body) {
             Err(err) => {
-                let shown = body();
-                let actual = if shown.starts_with('(') && shown != "(empty)" {
-                    format!("not JSON ({err})")
-                } else {
-                    format!("not JSON ({err}): {shown}")
+                let actual = match first_showing() {
+                    Some(shown) => format!("not JSON ({err}): {shown}"),
+                    None => format!("not JSON ({err})"),
                 };
                 mismatches.push(Mismatch::new("a JSON body", actual));
             }
@@ -65,11 +64,9 @@ pub fn check_http(expect: &HttpExpect, answer: &HttpAnswer) -> Vec<Mismatch> {
                         [one] => mismatches.push(Mismatch::new(expected, format!("{} = {one}", expectation.path_text))),
                         [] => mismatches.push(Mismatch::new(
                             expected,
-                            match body() {
-                                shown if shown == "(shown before)" => {
-                                    format!("{} selects nothing in the body", expectation.path_text)
-                                }
-                                shown => format!("{} selects nothing in {shown}", expectation.path_text),
+                            match first_showing() {
+                                Some(shown) => format!("{} selects nothing in {shown}", expectation.path_text),
+                                None => format!("{} selects nothing in the body", expectation.path_text),
                             },
                         )),
                         many => mismatches.push(Mismatch::new(
