@@ -3,8 +3,8 @@
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::gradebook::{CheckResult, SubmissionGrade};
-use crate::report::junit::{JunitError, keep_schema_attributes, xml_safe};
+use super::gradebook::{CheckResult, FailureView, SubmissionGrade};
+use crate::report::junit::{JunitError, keep_schema_attributes, logs_text, xml_safe};
 
 pub fn to_xml(grade: &SubmissionGrade) -> Result<String, JunitError> {
     let mut report = Report::new("seatrial grade");
@@ -30,11 +30,7 @@ pub fn to_xml(grade: &SubmissionGrade) -> Result<String, JunitError> {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
         status.set_type("setup failed");
         status.set_message(xml_safe(&format!("expected {}; got {}", note.expected, note.actual)));
-        let mut description = format!("expected: {}\ngot: {}\n", note.expected, note.actual);
-        for why in &note.diagnosis {
-            description.push_str(&format!("why: {why}\n"));
-        }
-        status.set_description(xml_safe(&description));
+        status.set_description(xml_safe(&describe(note)));
         let name = if grade.notes.len() == 1 {
             "before the checks".to_owned()
         } else {
@@ -45,15 +41,9 @@ pub fn to_xml(grade: &SubmissionGrade) -> Result<String, JunitError> {
         suite.add_test_case(case);
     }
     if grade.checks.iter().any(|c| !c.passed) && !grade.logs.is_empty() {
-        let logs: String = grade
-            .logs
-            .iter()
-            .map(|(container, lines)| {
-                let lines: Vec<String> = lines.lines().map(crate::report::cut_long_line).collect();
-                format!("== {container} ==\n{}\n", lines.join("\n"))
-            })
-            .collect();
-        suite.set_system_out(xml_safe(&logs));
+        suite.set_system_out(logs_text(
+            grade.logs.iter().map(|(container, lines)| (container.as_str(), lines.as_str())),
+        ));
     }
     report.add_test_suite(suite);
     let xml = report.to_string().map_err(|e| JunitError::Serialize(e.to_string()))?;
@@ -73,10 +63,7 @@ fn failed(check: &CheckResult) -> TestCaseStatus {
         return status;
     };
     status.set_message(xml_safe(&format!("{lost}: expected {}; got {}", failure.expected, failure.actual)));
-    let mut description = format!("expected: {}\ngot: {}\n", failure.expected, failure.actual);
-    for why in &failure.diagnosis {
-        description.push_str(&format!("why: {why}\n"));
-    }
+    let mut description = describe(failure);
     if let Some(feedback) = &check.feedback {
         description.push_str(&format!("hint: {}\n", feedback.trim()));
     }
@@ -85,4 +72,13 @@ fn failed(check: &CheckResult) -> TestCaseStatus {
     }
     status.set_description(xml_safe(&description));
     status
+}
+
+/// What was expected, what came back and why, a line each.
+fn describe(failure: &FailureView) -> String {
+    let mut text = format!("expected: {}\ngot: {}\n", failure.expected, failure.actual);
+    for why in &failure.diagnosis {
+        text.push_str(&format!("why: {why}\n"));
+    }
+    text
 }

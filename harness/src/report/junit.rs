@@ -45,6 +45,17 @@ fn suite_for<'a>(suites: &'a mut Vec<TestSuite>, name: &str) -> &'a mut TestSuit
     }
 }
 
+/// Containers' last log lines as a `system-out` block: `== name ==` and each line cut when very long.
+pub(crate) fn logs_text<'a>(logs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let text: String = logs
+        .map(|(container, lines)| {
+            let lines: Vec<String> = lines.lines().map(super::cut_long_line).collect();
+            format!("== {container} ==\n{}\n", lines.join("\n"))
+        })
+        .collect();
+    xml_safe(&text)
+}
+
 /// Builds the report's XML: one suite per scenario file.
 pub fn to_xml(
     outcomes: &[ScenarioOutcome],
@@ -79,15 +90,7 @@ pub fn to_xml(
         case.set_classname(xml_safe(suite_name(&outcome.test_name)));
         case.set_time(outcome.duration);
         if !outcome.logs.is_empty() {
-            let logs: String = outcome
-                .logs
-                .iter()
-                .map(|t| {
-                    let lines: Vec<String> = t.lines.lines().map(super::cut_long_line).collect();
-                    format!("== {} ==\n{}\n", t.container, lines.join("\n"))
-                })
-                .collect();
-            case.set_system_out(xml_safe(&logs));
+            case.set_system_out(logs_text(outcome.logs.iter().map(|t| (t.container.as_str(), t.lines.as_str()))));
         }
         suite_for(&mut suites, suite_name(&outcome.test_name)).add_test_case(case);
     }
