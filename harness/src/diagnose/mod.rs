@@ -57,9 +57,7 @@ pub fn exited(name: &str, state: &ContainerState, log: &str) -> String {
         text.push_str(&format!("; the program raised `{last}`"));
     } else if let Some(last) = log.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
         // Usage errors, missing files, a shell's "not found": the last line usually says it.
-        let cut: String = last.chars().take(200).collect();
-        let more = if cut.len() < last.len() { "…" } else { "" };
-        text.push_str(&format!("; its last line of output: `{}{more}`", cut.replace('`', "'")));
+        text.push_str(&format!("; its last line of output: {}", crate::check::excerpt(last, 200)));
     }
     text
 }
@@ -122,7 +120,7 @@ pub async fn program_not_started(engine: &crate::engine::Engine, container_id: &
     None
 }
 
-/// The last line a server logged that is not an access-log line (`"GET /healthz HTTP/1.1" 400`): why it
+/// The last line a server logged that is not an access-log line, as a code span, (`"GET /healthz HTTP/1.1" 400`): why it
 /// refused (Django: `Invalid HTTP_HOST header: ... add '127.0.0.1' to ALLOWED_HOSTS`).
 pub fn last_server_message(log: &str) -> Option<String> {
     const ACCESS: [&str; 4] = ["\"GET ", "\"POST ", "\"HEAD ", " HTTP/1."];
@@ -134,8 +132,7 @@ pub fn last_server_message(log: &str) -> Option<String> {
         .rev()
         .map(str::trim)
         .find(|l| !l.is_empty() && !ACCESS.iter().any(|a| l.contains(a)) && !STATUS_LINE.is_match(l))?;
-    let cut: String = line.chars().take(300).collect();
-    Some(cut.replace('`', "'"))
+    Some(crate::check::excerpt(line, 300))
 }
 
 /// Words of an error that a folder the program cannot write explains.
@@ -246,7 +243,7 @@ mod tests {
                    Bad Request: /healthz\n[23/Nov/2026 22:15:28] \"GET /healthz HTTP/1.1\" 400 143\n";
         assert_eq!(
             last_server_message(log).as_deref(),
-            Some("Invalid HTTP_HOST header: '127.0.0.1:33729'. You may need to add '127.0.0.1' to ALLOWED_HOSTS.")
+            Some("`Invalid HTTP_HOST header: '127.0.0.1:33729'. You may need to add '127.0.0.1' to ALLOWED_HOSTS.`")
         );
         assert_eq!(last_server_message("\"GET / HTTP/1.1\" 400 1\n"), None);
     }

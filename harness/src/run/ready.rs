@@ -112,7 +112,7 @@ pub async fn wait_ready(
                 None => String::new(),
             };
             let diagnosis = diagnose::last_server_message(&log)
-                .map(|line| format!("the server in `{name}` logged: `{line}`"))
+                .map(|line| format!("the server in `{name}` logged: {line}"))
                 .into_iter()
                 .collect();
             return Err(Halt::Check {
