@@ -253,11 +253,9 @@ fn a_program_that_cannot_run_is_explained_from_the_file() {
         ("noexec", "#!/bin/sh\necho started\n", ""),
         ("nobang", "echo started\n", "RUN chmod +x /start.sh\n"),
     ] {
-        let context = dir.path().join(name);
-        std::fs::create_dir(&context).expect("context");
-        std::fs::write(context.join("start.sh"), script).expect("script");
         let dockerfile = format!("FROM seatrial/busybox\nCOPY start.sh /start.sh\n{chmod}ENTRYPOINT [\"/start.sh\"]\n");
-        std::fs::write(context.join("Dockerfile"), dockerfile).expect("Dockerfile");
+        let context = support::write_context(dir.path(), name, &dockerfile);
+        std::fs::write(context.join("start.sh"), script).expect("script");
     }
     let scenario = support::write_scenario(
         dir.path(),

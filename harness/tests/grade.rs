@@ -99,8 +99,7 @@ fn grades_the_class_as_the_teacher_does() {
 #[test]
 fn an_assignment_that_never_reads_the_submission_and_zero_jobs_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("class/alice")).expect("folder");
-    std::fs::write(dir.path().join("class/alice/Dockerfile"), "FROM seatrial/busybox\n").expect("Dockerfile");
+    support::write_context(dir.path(), "class/alice", "FROM seatrial/busybox\n");
     std::fs::write(
         dir.path().join("fixed.yaml"),
         "# graded per ${SUBMISSION}, says the comment, but the build does not\nimages:\n  app:\n    build: { context: class/alice }\n    points: 1\nscenarios:\n  - name: runs\n    containers:\n      app: { image: app }\n",

@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{leftovers, require_engine, seatrial, validate_junit, wait_at_most, wait_for_containers, write_scenario};
+use support::{
+    leftovers, require_engine, seatrial, validate_junit, wait_at_most, wait_for_containers, write_context,
+    write_scenario,
+};
 
 /// One test of this file at a time: the hostile scenarios load both cores for a minute, and the other
 /// tests wait on real timeouts that such load would make flaky.
@@ -618,8 +621,7 @@ scenarios:
             &"FROM seatrial/busybox\nCMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 3600 & wait\"]\n".to_owned(),
         ),
     ] {
-        std::fs::create_dir_all(dir.path().join("class").join(id)).expect("submission folder");
-        std::fs::write(dir.path().join("class").join(id).join("Dockerfile"), dockerfile).expect("Dockerfile");
+        write_context(dir.path(), &format!("class/{id}"), dockerfile);
     }
     let mut child = seatrial()
         .arg("grade")
@@ -673,12 +675,11 @@ fn the_legacy_builder_builds_and_fails_as_buildkit_does() {
     );
     assert!(stdout.contains("E: Unable to locate package libfoo"), "{stdout}");
     // A build that times out after a step that made an image: the step image is removed too.
-    std::fs::create_dir(dir.path().join("hung")).expect("context folder");
-    std::fs::write(
-        dir.path().join("hung/Dockerfile"),
+    write_context(
+        dir.path(),
+        "hung",
         "FROM seatrial/busybox\nLABEL purpose=legacy-hung-build\nRUN sleep 3600; echo seatrial-legacy-hung-marker\n",
-    )
-    .expect("Dockerfile");
+    );
     let scenario = write_scenario(
         dir.path(),
         "hung.yaml",
@@ -714,12 +715,7 @@ fn the_legacy_builder_builds_and_fails_as_buildkit_does() {
 fn a_dockerfile_with_a_syntax_line_builds_without_a_registry() {
     let _alone = alone();
     let dir = tempfile::tempdir().expect("a temporary folder");
-    std::fs::create_dir(dir.path().join("app")).expect("context folder");
-    std::fs::write(
-        dir.path().join("app/Dockerfile"),
-        "# syntax=docker/dockerfile:1\nFROM seatrial/busybox\nRUN echo built > /built\n",
-    )
-    .expect("Dockerfile");
+    write_context(dir.path(), "app", "# syntax=docker/dockerfile:1\nFROM seatrial/busybox\nRUN echo built > /built\n");
     let scenario = write_scenario(
         dir.path(),
         "syntax.yaml",

@@ -100,6 +100,14 @@ pub fn wait_for_containers(pid: u32, count: usize) {
     panic!("seatrial (pid {pid}) did not have {count} running container(s) within 120s");
 }
 
+/// A build context `dir/folder` (parents made as needed) holding `dockerfile` as its Dockerfile.
+pub fn write_context(dir: &Path, folder: &str, dockerfile: &str) -> PathBuf {
+    let context = dir.join(folder);
+    std::fs::create_dir_all(&context).expect("context folder");
+    std::fs::write(context.join("Dockerfile"), dockerfile).expect("Dockerfile");
+    context
+}
+
 pub fn write_scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write scenario");
