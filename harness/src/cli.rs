@@ -27,6 +27,10 @@ pub enum Command {
         /// Keep a failed scenario's containers, volumes and network, and print how to reach them.
         #[arg(long)]
         keep: bool,
+        /// The project folder that build contexts must stay in (default: the folder holding `.git`, else
+        /// the current directory when it holds the scenario file, else the scenario file's folder).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
         /// Scenario paths, then libtest's arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "PATH|LIBTEST-ARG")]
         args: Vec<String>,
@@ -35,6 +39,9 @@ pub enum Command {
     Check {
         #[arg(default_value = "scenarios")]
         paths: Vec<PathBuf>,
+        /// The project folder that build contexts must stay in (as for `run`).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
     },
     /// Grade submissions of an assignment: build and run each submission folder against the assignment's
     /// scenarios, in parallel, and write a gradebook (grades.csv, grades.json, grades.html) and, per
@@ -51,6 +58,12 @@ pub enum Command {
         /// Where the gradebook and the feedback files go.
         #[arg(long, default_value = "reports/grades")]
         out: PathBuf,
+        /// The project folder that the assignment's own build contexts must stay in (as for `run`).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+        /// Check the assignment against every submission folder without an engine: nothing is built or run.
+        #[arg(long)]
+        check: bool,
     },
     /// Print the JSON Schema of scenario files, for editors (yaml-language-server) and validators.
     Schema,
@@ -75,21 +88,24 @@ pub struct RunWords {
     pub libtest: Vec<String>,
     pub junit: Option<PathBuf>,
     pub keep: bool,
+    pub root: Option<PathBuf>,
 }
 
 /// Splits `run`'s words into scenario paths, seatrial's own flags and libtest's arguments.
 pub fn split_run_args(words: &[String]) -> RunWords {
     let mut out = RunWords::default();
     let mut value_expected = false;
-    let mut junit_expected = false;
+    let mut own_value: Option<&str> = None;
     for word in words {
-        if junit_expected {
-            out.junit = Some(PathBuf::from(word));
-            junit_expected = false;
-        } else if word == "--junit" {
-            junit_expected = true;
+        if let Some(flag) = own_value.take() {
+            let value = Some(PathBuf::from(word));
+            if flag == "--junit" { out.junit = value } else { out.root = value }
+        } else if word == "--junit" || word == "--root" {
+            own_value = Some(word.as_str());
         } else if let Some(path) = word.strip_prefix("--junit=") {
             out.junit = Some(PathBuf::from(path));
+        } else if let Some(path) = word.strip_prefix("--root=") {
+            out.root = Some(PathBuf::from(path));
         } else if word == "--keep" {
             out.keep = true;
         } else if value_expected {
@@ -109,11 +125,12 @@ pub fn split_run_args(words: &[String]) -> RunWords {
 
 pub fn main_with(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Run { junit, keep, args } => {
+        Command::Run { junit, keep, root, args } => {
             let words = split_run_args(&args);
             let (mut paths, libtest) = (words.paths, words.libtest);
             let junit = words.junit.unwrap_or(junit);
             let keep = keep || words.keep;
+            let root = words.root.or(root);
             if paths.is_empty() {
                 paths.push(PathBuf::from("scenarios"));
             }
@@ -126,15 +143,22 @@ pub fn main_with(cli: Cli) -> ExitCode {
                     return ExitCode::from(exit_codes::INVALID_INPUT);
                 }
             };
-            run_suite(&arguments, &SuiteOptions { paths, junit: Some(junit), keep })
+            run_suite(&arguments, &SuiteOptions { paths, junit: Some(junit), keep, root })
         }
-        Command::Check { paths } => crate::check_files(&paths),
-        Command::Grade { assignment, submissions, jobs, out } => crate::grade::grade(&crate::grade::GradeOptions {
-            assignment,
-            submissions,
-            jobs: jobs.map_or_else(crate::grade::default_jobs, usize::from),
-            out,
-        }),
+        Command::Check { paths, root } => crate::check_files(
+            &paths,
+            &crate::scenario::paths::PathPolicy { project_root: root, bind_roots: Vec::new() },
+        ),
+        Command::Grade { assignment, submissions, jobs, out, root, check } => {
+            crate::grade::grade(&crate::grade::GradeOptions {
+                assignment,
+                submissions,
+                jobs: jobs.map_or_else(crate::grade::default_jobs, usize::from),
+                out,
+                root,
+                check_only: check,
+            })
+        }
         Command::Schema => {
             println!("{}", crate::scenario::schema_json());
             ExitCode::SUCCESS
@@ -149,13 +173,15 @@ mod tests {
 
     #[test]
     fn splits_paths_flags_and_libtest_arguments() {
-        let words: Vec<String> = ["src", "--junit", "out.xml", "--test-threads", "src", "--exact", "name", "--keep"]
-            .map(String::from)
-            .into();
+        let words: Vec<String> =
+            ["src", "--junit", "out.xml", "--test-threads", "src", "--exact", "name", "--keep", "--root", "."]
+                .map(String::from)
+                .into();
         let split = split_run_args(&words);
         assert_eq!(split.paths, vec![PathBuf::from("src")]);
         assert_eq!(split.junit, Some(PathBuf::from("out.xml")));
         assert!(split.keep);
+        assert_eq!(split.root, Some(PathBuf::from(".")));
         assert_eq!(split.libtest, vec!["--test-threads", "src", "--exact", "name"]);
     }
 }

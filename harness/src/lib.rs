@@ -20,9 +20,9 @@ use scenario::PlannedScenario;
 
 /// Loads and plans the files, printing every error and warning on stderr the same way for every command;
 /// `None` when there were errors (the caller exits with code 2).
-pub fn load_or_report(paths: &[PathBuf], lookup: scenario::plan::Lookup<'_>) -> Option<Vec<PlannedScenario>> {
+pub fn load_or_report(paths: &[PathBuf], env: scenario::plan::PlanEnv<'_>) -> Option<Vec<PlannedScenario>> {
     let color = scenario::error::stderr_wants_color();
-    match scenario::load(paths, lookup) {
+    match scenario::load(paths, env) {
         Ok(loaded) => {
             if !loaded.warnings.is_empty() {
                 eprint!("{}", scenario::error::render_all(&loaded.warnings, color));
@@ -37,9 +37,9 @@ pub fn load_or_report(paths: &[PathBuf], lookup: scenario::plan::Lookup<'_>) -> 
 }
 
 /// `seatrial check`: plans every file with no engine and reports every error; exit 0 or 2.
-pub fn check_files(paths: &[PathBuf]) -> ExitCode {
+pub fn check_files(paths: &[PathBuf], policy: &scenario::paths::PathPolicy) -> ExitCode {
     let lookup = |name: &str| std::env::var(name).ok();
-    match load_or_report(paths, &lookup) {
+    match load_or_report(paths, scenario::plan::PlanEnv { lookup: &lookup, paths: policy }) {
         Some(scenarios) => {
             println!("ok: {} scenario(s) checked", scenarios.len());
             ExitCode::SUCCESS

@@ -37,6 +37,9 @@ pub struct SuiteOptions {
     /// Where to write the JUnit report; `None`: no report.
     pub junit: Option<PathBuf>,
     pub keep: bool,
+    /// The project folder build contexts must stay in (`--root`); `None`: found from `.git` or the
+    /// current directory (see `scenario::paths::project_for`).
+    pub root: Option<PathBuf>,
 }
 
 /// What the run has seen so far, shared by the test threads and the signal handler.
@@ -53,7 +56,9 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Loads, runs and reports the scenarios under `options.paths`; returns the process's exit code.
 pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
     let lookup = |name: &str| std::env::var(name).ok();
-    let Some(scenarios) = crate::load_or_report(&options.paths, &lookup) else {
+    let policy = crate::scenario::paths::PathPolicy { project_root: options.root.clone(), bind_roots: Vec::new() };
+    let env = crate::scenario::plan::PlanEnv { lookup: &lookup, paths: &policy };
+    let Some(scenarios) = crate::load_or_report(&options.paths, env) else {
         return ExitCode::from(exit_codes::INVALID_INPUT);
     };
     if args.list {

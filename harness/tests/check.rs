@@ -169,3 +169,231 @@ fn a_real_validator_rejects_bad_files() {
         assert_eq!(out.status.code(), Some(1), "{name}: {}", String::from_utf8_lossy(&out.stdout));
     }
 }
+
+/// seatrial as a user runs it from `cwd`, with no engine reachable.
+fn seatrial_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_seatrial"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env("DOCKER_HOST", "unix:///nonexistent/seatrial-check.sock")
+        .output()
+        .expect("seatrial runs")
+}
+
+/// A project (`proj`, with `.git`) whose scenario folder holds every kind of way out, a folder outside it,
+/// and a submission whose folder holds a way out of its own.
+struct EscapeWorld {
+    _dir: tempfile::TempDir,
+    top: PathBuf,
+}
+
+impl EscapeWorld {
+    fn new() -> EscapeWorld {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let top = dir.path().canonicalize().expect("canonical");
+        let scen = top.join("proj/scen");
+        for folder in ["outside", "proj/.git", "proj/scen/data", "proj/other", "subs/alice/data"] {
+            std::fs::create_dir_all(top.join(folder)).expect("folder");
+        }
+        std::fs::write(top.join("outside/secret.txt"), "secret").expect("secret");
+        std::fs::write(scen.join("data/Dockerfile"), "FROM seatrial/busybox\n").expect("Dockerfile");
+        std::fs::write(top.join("subs/alice/Dockerfile"), "FROM seatrial/busybox\n").expect("Dockerfile");
+        let link = |target: &Path, at: &Path| std::os::unix::fs::symlink(target, at).expect("symlink");
+        link(Path::new("/"), &scen.join("link-root"));
+        link(Path::new("/etc"), &scen.join("link-etc"));
+        link(&top.join("outside"), &scen.join("link-out"));
+        link(Path::new("/etc"), &scen.join("via"));
+        link(Path::new("../../.."), &scen.join("data/up"));
+        link(&scen, &top.join("proj/linked-scen"));
+        link(Path::new("/etc"), &top.join("subs/alice/static"));
+        EscapeWorld { _dir: dir, top }
+    }
+
+    fn scen(&self) -> PathBuf {
+        self.top.join("proj/scen")
+    }
+
+    /// Writes a scenario file whose one container mounts `source`, and whose image builds from `context`.
+    fn write(&self, file: &str, source: &str, context: &str) {
+        let text = format!(
+            "images:\n  app: {{ build: {{ context: \"{context}\" }} }}\nscenarios:\n  - name: reaches\n    containers:\n      \
+             box: {{ image: app, command: [sleep, '9'], volumes: [\"{source}:/mnt\"] }}\n"
+        );
+        std::fs::write(self.scen().join(file), text).expect("scenario file");
+    }
+
+    /// The ways to name `file` on the command line, each with the folder it is run from.
+    fn namings(&self, file: &str) -> Vec<(&'static str, PathBuf, String)> {
+        vec![
+            ("bare", self.scen(), file.to_owned()),
+            ("./", self.scen(), format!("./{file}")),
+            ("../x/", self.top.join("proj/other"), format!("../scen/{file}")),
+            ("absolute", PathBuf::from("/"), self.scen().join(file).display().to_string()),
+            ("symlinked folder", self.top.join("proj"), format!("linked-scen/{file}")),
+        ]
+    }
+}
+
+/// Every way to name a scenario file against every way out of its folder, for `check`, `run` and `grade`:
+/// each is refused with exit 2 and the reason, and the same file with an honest mount passes `check`.
+#[test]
+fn no_way_of_naming_a_file_lets_a_path_escape() {
+    let world = EscapeWorld::new();
+    let outside = world.top.join("outside").display().to_string();
+    let mounts = [
+        "../../outside",
+        "./link-root",
+        "./link-etc",
+        "./link-out",
+        "./via/ssl",
+        "./data/up/outside",
+        "/etc",
+        outside.as_str(),
+    ];
+    let contexts = ["/etc", "../../outside", "./link-out", "./link-root", "./data/up/outside"];
+    let mut cases = Vec::new();
+    for (i, source) in mounts.iter().enumerate() {
+        let file = format!("mount-{i}.yaml");
+        world.write(&file, source, "./data");
+        cases.push((file, format!("`{source}` is outside the scenario's folder")));
+    }
+    for (i, context) in contexts.iter().enumerate() {
+        let file = format!("context-{i}.yaml");
+        world.write(&file, "./data", context);
+        cases.push((file, format!("the build context `{context}` is outside the project")));
+    }
+    world.write("honest.yaml", "./data", "./data");
+    for (file, says) in &cases {
+        for (naming, cwd, named) in world.namings(file) {
+            for command in ["check", "run"] {
+                let out = seatrial_in(&cwd, &[command, &named]);
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(out.status.code(), Some(2), "{command} {naming} {file}: {stderr}");
+                assert!(stderr.contains(says.as_str()), "{command} {naming} {file} says {says:?}: {stderr}");
+            }
+        }
+    }
+    for (naming, cwd, named) in world.namings("honest.yaml") {
+        let out = seatrial_in(&cwd, &["check", &named]);
+        assert!(out.status.success(), "{naming}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// When grading, a bind mount may name the submission's folder, but not a symlink in it that leads out.
+#[test]
+fn a_submission_cannot_mount_outside_its_folder() {
+    let world = EscapeWorld::new();
+    let assignment = |source: &str| {
+        let text = format!(
+            "images:\n  app: {{ build: {{ context: \"${{SUBMISSION}}\" }} }}\nscenarios:\n  - name: reaches\n    \
+             containers:\n      box: {{ image: app, command: [sleep, '9'], volumes: [\"{source}:/mnt\"] }}\n"
+        );
+        std::fs::write(world.scen().join("assignment.yaml"), text).expect("assignment");
+    };
+    let subs = world.top.join("subs").display().to_string();
+    let grade = |naming: &(&str, PathBuf, String)| {
+        seatrial_in(&naming.1, &["grade", "--check", &naming.2, &subs, "--out", "/nonexistent/grades"])
+    };
+    assignment("${SUBMISSION}/data");
+    for naming in world.namings("assignment.yaml") {
+        let out = grade(&naming);
+        assert!(out.status.success(), "{}: {}", naming.0, String::from_utf8_lossy(&out.stderr));
+    }
+    for source in ["${SUBMISSION}/static", "${SUBMISSION}/../../outside", "./link-etc"] {
+        assignment(source);
+        for naming in world.namings("assignment.yaml") {
+            let out = grade(&naming);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{} {source}: {stderr}", naming.0);
+            assert!(stderr.contains("is outside the scenario's folder"), "{} {source}: {stderr}", naming.0);
+        }
+    }
+}
+
+/// A copy of the project without `.git` (a tarball, a shallow CI checkout, a published crate) checks clean
+/// when run from its top; from elsewhere the refusal says how the project was decided, and `--root` fixes it.
+#[test]
+fn a_copy_without_git_checks_from_its_top_or_with_root() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let copy = dir.path().join("copy");
+    let status = Command::new("cp")
+        .args(["-r", "scenarios", "fixtures"])
+        .arg(dir.path())
+        .current_dir(workspace())
+        .status()
+        .expect("cp runs");
+    assert!(status.success());
+    std::fs::create_dir(&copy).expect("copy folder");
+    for folder in ["scenarios", "fixtures"] {
+        std::fs::rename(dir.path().join(folder), copy.join(folder)).expect("move");
+    }
+    let out = seatrial_in(&copy, &["check", "scenarios"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let elsewhere = seatrial_in(&copy.join("fixtures"), &["check", "../scenarios"]);
+    let stderr = String::from_utf8_lossy(&elsewhere.stderr);
+    assert_eq!(elsewhere.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no `.git` above it") && stderr.contains("--root DIR"), "{stderr}");
+    let rooted = seatrial_in(&copy.join("fixtures"), &["check", "../scenarios", "--root", ".."]);
+    assert!(rooted.status.success(), "{}", String::from_utf8_lossy(&rooted.stderr));
+}
+
+/// `check` reads regular files only, each at most 1 MiB, and walks a folder with a symlink loop once:
+/// a FIFO, a device, a huge file or a loop never hangs it or fills its memory.
+#[test]
+fn check_reads_only_what_it_should() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let folder = dir.path().join("scenarios");
+    std::fs::create_dir(&folder).expect("folder");
+    std::fs::write(folder.join("good.yaml"), "scenarios: []\n").expect("file");
+    let fifo = folder.join("pipe.yaml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    std::os::unix::fs::symlink("..", folder.join("loop")).expect("symlink");
+    std::os::unix::fs::symlink("/", folder.join("to-root")).expect("symlink");
+    std::os::unix::fs::symlink("self.yaml", folder.join("self.yaml")).expect("symlink");
+    let big = folder.join("big.yaml");
+    std::fs::File::create(&big).and_then(|f| f.set_len(5 << 20)).expect("a 5 MiB file");
+    let started = std::time::Instant::now();
+    let out = seatrial_in(dir.path(), &["check", "scenarios"]);
+    let stderr = one_line_per_problem(&String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "no long walk: {:?}", started.elapsed());
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for (says, at) in [
+        ("error: cannot read the file: it is 5.0 MiB; scenario files are read up to 1 MiB", "big.yaml"),
+        ("warning: skipped: it is a FIFO: seatrial reads scenarios only from regular files", "pipe.yaml"),
+        ("warning: skipped: the symlink leads to `/`, which holds this folder: a loop", "to-root"),
+        ("warning: skipped: the symlink is a loop: following it never ends", "self.yaml"),
+    ] {
+        let line = format!("{says} --> scenarios/{at}");
+        assert_eq!(stderr.lines().filter(|l| *l == line).count(), 1, "{line}:\n{stderr}");
+    }
+    let loops = stderr.lines().filter(|l| l.ends_with("which holds this folder: a loop --> scenarios/loop")).count();
+    assert_eq!(loops, 1, "{stderr}");
+    std::fs::remove_file(&big).expect("remove");
+    let out = seatrial_in(dir.path(), &["check", "scenarios"]);
+    assert!(out.status.success(), "warnings only: {}", String::from_utf8_lossy(&out.stderr));
+    for named in [fifo.as_path(), Path::new("/dev/zero")] {
+        let out = seatrial_in(dir.path(), &["check", &named.display().to_string()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("seatrial reads scenarios only from regular files"), "{stderr}");
+    }
+}
+
+/// Rendered problems without a source line read `title\n  --> path`: joined, one line each.
+fn one_line_per_problem(stderr: &str) -> String {
+    let mut out = String::new();
+    for line in stderr.lines() {
+        match line.trim_start().strip_prefix("--> ") {
+            Some(path) if out.ends_with('\n') => {
+                out.pop();
+                out.push_str(&format!(" --> {path}\n"));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}

@@ -727,3 +727,33 @@ fn a_dockerfile_with_a_syntax_line_builds_without_a_registry() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(leftovers(pid), Vec::<String>::new());
 }
+
+/// A `# syntax=` frontend that cannot be fetched, on a Dockerfile only that frontend can read (a heredoc):
+/// the failure names the frontend and what to do, not only the legacy builder's unrelated parse error.
+#[test]
+fn an_unfetchable_syntax_frontend_is_named_when_the_build_fails() {
+    let _alone = alone();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    write_context(
+        dir.path(),
+        "app",
+        "# syntax=docker/dockerfile:1.4\nFROM seatrial/busybox AS base\nRUN <<EOF\napk add curl\nEOF\nFROM seatrial/busybox\n",
+    );
+    let scenario = write_scenario(
+        dir.path(),
+        "frontend.yaml",
+        "images:\n  app: { build: { context: app } }\nscenarios:\n  - name: builds\n    containers:\n      box: { image: app, command: [sleep, '60'] }\n",
+    );
+    let child = support::spawn_run(&scenario, &dir.path().join("j.xml"), &[]);
+    let pid = child.id();
+    let out = child.wait_with_output().expect("seatrial ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout
+            .contains("asks BuildKit for the frontend image `docker/dockerfile:1.4`, which the engine could not fetch"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("remove the `# syntax=` line"), "{stdout}");
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+}

@@ -30,6 +30,13 @@ pub enum BuildError {
     /// The engine has no such builder (BuildKit on Podman or an old engine); another one is tried.
     #[error("the builder is not available: {message}")]
     BuilderUnavailable { message: String },
+    /// The Dockerfile's `# syntax=` line names a frontend image that BuildKit could not fetch, and the
+    /// legacy builder, which reads that line as a comment, failed on the Dockerfile too.
+    #[error(
+        "the Dockerfile's first line asks BuildKit for the frontend image `{frontend}`, which the engine could not \
+         fetch ({why}); the legacy builder, tried instead, failed: {legacy}"
+    )]
+    FrontendUnavailable { frontend: String, why: String, legacy: Box<BuildError> },
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -122,6 +129,7 @@ impl BuildError {
     pub fn log(&self) -> Option<&str> {
         match self {
             BuildError::Failed { log, .. } => Some(log),
+            BuildError::FrontendUnavailable { legacy, .. } => legacy.log(),
             _ => None,
         }
     }
@@ -130,6 +138,19 @@ impl BuildError {
     pub fn failed_step(&self) -> Option<&str> {
         match self {
             BuildError::Failed { step, .. } => step.as_deref(),
+            BuildError::FrontendUnavailable { legacy, .. } => legacy.failed_step(),
+            _ => None,
+        }
+    }
+
+    /// What the person who wrote the Dockerfile can do about it, when that is known.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            BuildError::FrontendUnavailable { frontend, .. } => Some(format!(
+                "no registry gave the engine `{frontend}`: remove the `# syntax=` line to build with the engine's own \
+                 Dockerfile frontend (features newer than the engine's, such as heredocs on Docker 20.10, then need \
+                 rewriting), or give the engine the image (`docker load`, or a registry mirror it can reach)"
+            )),
             _ => None,
         }
     }
@@ -371,6 +392,39 @@ impl BuildKitProgress {
     }
 }
 
+/// The frontend image a Dockerfile's parser directive names (`# syntax=docker/dockerfile:1.4`). Directives
+/// come first, before any other comment, blank line or instruction, as BuildKit reads them.
+pub fn syntax_frontend(dockerfile: &Path) -> Option<String> {
+    use std::io::BufRead as _;
+    let file = std::fs::File::open(dockerfile).ok()?;
+    for line in std::io::BufReader::new(file).lines().take(16) {
+        let line = line.ok()?;
+        let directive = line.trim().strip_prefix('#')?;
+        let (key, value) = directive.split_once('=')?;
+        if key.trim().eq_ignore_ascii_case("syntax") {
+            return Some(value.trim().to_owned());
+        }
+    }
+    None
+}
+
+/// BuildKit's words for a frontend it could not resolve, cut to the part that names the cause.
+fn frontend_failure(message: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    if ["dial tcp", "lookup ", "no such host", "i/o timeout", "connection refused", "network is unreachable"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        "no registry answers".to_owned()
+    } else {
+        let message = message.trim();
+        match message.char_indices().nth(200) {
+            Some((cut, _)) => format!("{}...", &message[..cut]),
+            None => message.to_owned(),
+        }
+    }
+}
+
 /// The id in a legacy-builder line ` ---> 3f2a9c1d0b7e` (a step's resulting image).
 fn step_image(line: &str) -> Option<&str> {
     let id = line.trim().strip_prefix("---> ")?;
@@ -414,6 +468,7 @@ impl Engine {
     /// else, or with `SEATRIAL_BUILDER=legacy`, with the legacy builder. The builder's output is kept:
     /// on failure it is the evidence.
     pub async fn build_image(&self, request: &BuildRequest, context_tar: &ContextTar) -> Result<String, BuildError> {
+        let mut frontend_refused = None;
         if !self.buildkit_unavailable.load(std::sync::atomic::Ordering::SeqCst) {
             match self.build_with_buildkit(request, context_tar).await {
                 Err(BuildError::BuilderUnavailable { .. }) => {
@@ -421,12 +476,24 @@ impl Engine {
                     self.buildkit_unavailable.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
                 // A `# syntax=` line names a frontend image that BuildKit must pull; with no registry the
-                // legacy builder, which reads the line as a comment, builds the Dockerfile as it is.
-                Err(BuildError::Failed { message, .. }) if message.contains("frontend gateway.v0") => {}
+                // legacy builder, which reads the line as a comment, may still build the Dockerfile. If it
+                // cannot, its error (often a parse error far from the cause) is told after the real cause.
+                Err(BuildError::Failed { message, .. }) if message.contains("frontend gateway.v0") => {
+                    frontend_refused = Some(message);
+                }
                 other => return other,
             }
         }
-        self.build_with_legacy_builder(request, context_tar).await
+        let built = self.build_with_legacy_builder(request, context_tar).await;
+        match (built, frontend_refused) {
+            (Err(legacy), Some(why)) => Err(BuildError::FrontendUnavailable {
+                frontend: syntax_frontend(&request.context.join(&request.dockerfile))
+                    .unwrap_or_else(|| "(named in its `# syntax=` line)".to_owned()),
+                why: frontend_failure(&why),
+                legacy: Box::new(legacy),
+            }),
+            (built, _) => built,
+        }
     }
 
     fn build_options(request: &BuildRequest) -> BuildImageOptions {
@@ -610,6 +677,18 @@ fn last_step_line(text: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_syntax_directive_only_where_builders_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("Dockerfile");
+        std::fs::write(&file, "# syntax = docker/dockerfile:1.4\nFROM x\n").unwrap();
+        assert_eq!(syntax_frontend(&file).as_deref(), Some("docker/dockerfile:1.4"));
+        std::fs::write(&file, "# escape=`\n# syntax=a/b\nFROM x\n").unwrap();
+        assert_eq!(syntax_frontend(&file).as_deref(), Some("a/b"));
+        std::fs::write(&file, "FROM x\n# syntax=a/b\n").unwrap();
+        assert_eq!(syntax_frontend(&file), None);
+    }
 
     #[test]
     fn context_tar_honours_dockerignore_but_keeps_the_dockerfile() {

@@ -27,6 +27,10 @@ pub struct GradeOptions {
     pub jobs: usize,
     /// Where the gradebook and the feedback go.
     pub out: PathBuf,
+    /// The project folder the assignment's own build contexts must stay in (`--root`).
+    pub root: Option<PathBuf>,
+    /// Plan the assignment for every submission and stop there: nothing is built or run.
+    pub check_only: bool,
 }
 
 /// Submissions run at once by default: most of a submission's time is spent waiting on its container,
@@ -93,7 +97,10 @@ pub fn find_submissions(paths: &[PathBuf]) -> Result<Vec<Submission>, GradeError
 
 /// The assignment planned for one submission: `${SUBMISSION}` is its folder, `${SUBMISSION_ID}` its name.
 /// Also says whether the assignment read `${SUBMISSION}`.
-fn plan_for(assignment: &Path, submission: &Submission, report: bool) -> (Option<Vec<PlannedScenario>>, bool) {
+/// Bind mounts may name the assignment's folder or the submission's: a symlink in a submission that
+/// leads anywhere else is refused.
+fn plan_for(options: &GradeOptions, submission: &Submission, report: bool) -> (Option<Vec<PlannedScenario>>, bool) {
+    let assignment = &options.assignment;
     let folder = submission.path.display().to_string();
     let read_submission = std::cell::Cell::new(false);
     let lookup = |name: &str| match name {
@@ -104,10 +111,13 @@ fn plan_for(assignment: &Path, submission: &Submission, report: bool) -> (Option
         "SUBMISSION_ID" => Some(submission.id.clone()),
         _ => std::env::var(name).ok(),
     };
+    let policy =
+        scenario::paths::PathPolicy { project_root: options.root.clone(), bind_roots: vec![submission.path.clone()] };
+    let env = scenario::plan::PlanEnv { lookup: &lookup, paths: &policy };
     let scenarios = if report {
-        crate::load_or_report(&[assignment.to_path_buf()], &lookup)
+        crate::load_or_report(&[assignment.to_path_buf()], env)
     } else {
-        scenario::load(&[assignment.to_path_buf()], &lookup).ok().map(|loaded| loaded.scenarios)
+        scenario::load(&[assignment.to_path_buf()], env).ok().map(|loaded| loaded.scenarios)
     };
     let plan = scenarios.map(|scenarios| {
         scenarios
@@ -133,10 +143,12 @@ pub fn grade(options: &GradeOptions) -> ExitCode {
     let mut plans = Vec::new();
     for (i, submission) in submissions.iter().enumerate() {
         // The assignment's own mistakes are the same for every submission: reported once.
-        let (plan, uses_submission) = plan_for(&options.assignment, submission, i == 0);
+        let (plan, uses_submission) = plan_for(options, submission, i == 0);
         let Some(plan) = plan else {
             if i > 0 {
-                eprintln!("error: the assignment cannot be planned for `{}`", submission.id);
+                // A problem only this submission has (a symlink in its folder that leads outside it): shown.
+                eprintln!("error: the assignment cannot be planned for `{}`:", submission.id);
+                let _ = plan_for(options, submission, true);
             }
             return ExitCode::from(exit_codes::INVALID_INPUT);
         };
@@ -150,6 +162,11 @@ pub fn grade(options: &GradeOptions) -> ExitCode {
             return ExitCode::from(exit_codes::INVALID_INPUT);
         }
         plans.push((submission.clone(), plan));
+    }
+    if options.check_only {
+        let scenarios: usize = plans.iter().map(|(_, plan)| plan.len()).sum();
+        println!("ok: the assignment plans for {} submission(s), {scenarios} scenario(s) in all", plans.len());
+        return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

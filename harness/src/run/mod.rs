@@ -461,6 +461,7 @@ async fn resolve_image(ctx: &RunContext, container: &PlannedContainer) -> Result
             if let Some(step) = err.failed_step() {
                 diagnosis.push(format!("the build failed at `{step}`"));
             }
+            diagnosis.extend(err.hint());
             if let BuildError::Failed { message, .. } = &*err {
                 diagnosis.extend(crate::engine::build::explain_missing_source(&image.context, message));
             }
@@ -504,6 +505,22 @@ async fn container_config(
                 read_only: *read_only,
             },
             Mount::Bind { source, target, read_only } => {
+                // Checked when planned; a container of an earlier scenario may since have swapped a folder
+                // of the path for a symlink (a submission's folder mounted read-write): looked at again.
+                let now = source.canonicalize();
+                if now.as_ref().ok() != Some(source) {
+                    let now = match now {
+                        Ok(real) => format!("it now leads to `{}`", real.display()),
+                        Err(e) => format!("it cannot be resolved any more ({e})"),
+                    };
+                    return Err(EngineError {
+                        operation: "mount",
+                        resource: source.display().to_string(),
+                        message: format!("the path changed since it was checked: {now}, so it is not mounted"),
+                        status: None,
+                        unanswered: false,
+                    });
+                }
                 MountConfig::Bind { source: source.clone(), target: target.clone(), read_only: *read_only }
             }
         });

@@ -26,6 +26,8 @@ impl Loc {
 pub enum ScenarioErrorKind {
     #[error("cannot read the file: {0}")]
     Read(String),
+    #[error("skipped: {0}")]
+    Skipped(String),
     #[error("{0}")]
     Yaml(String),
     #[error("unknown key `{found}`")]
@@ -42,10 +44,15 @@ pub enum ScenarioErrorKind {
     AmbiguousPort { port: u16, containers: String },
     #[error("`{path}` does not exist")]
     MissingPath { path: String },
-    #[error("`{path}` is outside the scenario's folder `{root}`")]
-    PathEscapes { path: String, root: String },
-    #[error("the build context `{path}` is outside the project `{project}`")]
-    ContextEscapes { path: String, project: String },
+    #[error(
+        "`{path}` is outside the scenario's folder `{root}`{}",
+        real.as_ref().map(|real| format!(": it leads to `{real}`")).unwrap_or_default()
+    )]
+    PathEscapes { path: String, real: Option<String>, root: String },
+    #[error("the build context `{path}` is outside the project `{project}` ({found})")]
+    ContextEscapes { path: String, project: String, found: &'static str },
+    #[error("cannot resolve the scenario file's folder `{folder}`: {reason}")]
+    UnresolvedFolder { folder: String, reason: String },
     #[error("the environment variable `{name}` is not set and has no default")]
     UndefinedVariable { name: String },
     #[error("invalid variable reference: {0}")]
@@ -80,7 +87,8 @@ pub enum Severity {
 pub struct ScenarioError {
     pub file: PathBuf,
     pub loc: Option<Loc>,
-    pub kind: ScenarioErrorKind,
+    /// Boxed: errors travel in `Result`s, and the kinds with paths are large.
+    pub kind: Box<ScenarioErrorKind>,
     pub severity: Severity,
     source_text: Arc<str>,
 }
@@ -98,7 +106,7 @@ impl std::error::Error for ScenarioError {}
 
 impl ScenarioError {
     pub fn new(file: &Path, source_text: Arc<str>, loc: Option<Loc>, kind: ScenarioErrorKind) -> Self {
-        ScenarioError { file: file.to_path_buf(), loc, kind, severity: Severity::Error, source_text }
+        ScenarioError { file: file.to_path_buf(), loc, kind: Box::new(kind), severity: Severity::Error, source_text }
     }
 
     /// The same, as a warning.
@@ -113,7 +121,7 @@ impl ScenarioError {
     /// A suggestion for the person who wrote the file.
     pub fn help(&self) -> Option<String> {
         use ScenarioErrorKind::*;
-        match &self.kind {
+        match &*self.kind {
             UnknownKey { found, expected } | UnknownStep { found, expected } => {
                 let known = expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
                 Some(match did_you_mean(found, expected) {
@@ -135,10 +143,14 @@ impl ScenarioError {
             }),
             InvalidDuration { .. } => Some("write durations like `500ms`, `30s`, `1m30s`".to_owned()),
             UndefinedVariable { name } => Some(format!("set it, or give a default: `${{{name}:-value}}`")),
-            PathEscapes { .. } => Some("paths must stay below the folder of the scenario file".to_owned()),
+            PathEscapes { .. } => Some(
+                "a bind mount's source must really be below the folder of the scenario file (after `..` and \
+                 symlinks), or below the submission's folder when grading"
+                    .to_owned(),
+            ),
             ContextEscapes { .. } => Some(
-                "a build context must be inside the project (the folder that holds `.git`), or come from a \
-                 variable given on the command line, such as `${SUBMISSION}`"
+                "a build context must be inside the project, or come from a variable given on the command line, \
+                 such as `${SUBMISSION}`; `--root DIR` names the project folder"
                     .to_owned(),
             ),
             PortNotPublished { port } => Some(format!("add {port} to the container's `ports:`")),

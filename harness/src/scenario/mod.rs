@@ -5,6 +5,7 @@ pub mod duration;
 pub mod error;
 pub mod interpolate;
 pub mod model;
+pub mod paths;
 pub mod plan;
 
 use std::collections::HashMap;
@@ -14,36 +15,143 @@ use std::sync::Arc;
 pub use error::{Loc, ScenarioError, ScenarioErrorKind};
 pub use plan::{PlannedScenario, Step, Where};
 
+/// The largest scenario file read: they are a few kilobytes, and a path such as `/dev/zero` must not be
+/// read until memory runs out.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
 /// Scenario files found under the given paths: files as given, folders searched for `*.yaml` / `*.yml`.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+/// Only regular files are taken: a FIFO or a device given by name is an error (reading it would hang or
+/// never end), one met in a folder is skipped with a warning, and so is a symlink that loops back to a
+/// folder being searched (said once, naming the link).
+pub fn discover(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<ScenarioError>) {
     let mut files = Vec::new();
+    let mut problems = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path).map_err(|e| read_error(path, &e))?;
-        if meta.is_dir() {
-            walk(path, &mut files).map_err(|e| read_error(path, &e))?;
-        } else {
-            files.push(path.clone());
+        match std::fs::metadata(path) {
+            Err(err) => problems.push(read_error(path, &err)),
+            Ok(meta) if meta.is_dir() => {
+                let mut searching = Vec::new();
+                if let Ok(real) = path.canonicalize() {
+                    searching.push(real);
+                }
+                walk(path, &mut searching, &mut files, &mut problems);
+            }
+            Ok(meta) if meta.is_file() => files.push(path.clone()),
+            Ok(meta) => problems.push(not_a_file(path, &meta, false)),
         }
     }
     files.sort();
     files.dedup();
-    Ok(files)
+    (files, problems)
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            walk(&path, files)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-            files.push(path);
+/// Searches `dir`; `searching` holds the canonical folders from the top of the search down to `dir`.
+fn walk(dir: &Path, searching: &mut Vec<PathBuf>, files: &mut Vec<PathBuf>, problems: &mut Vec<ScenarioError>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) => return problems.push(read_error(dir, &err)),
+    };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            // A dangling link or a link to itself: only worth a word when it looks like a scenario file.
+            Err(err) => {
+                const ELOOP: i32 = 40;
+                let looped = err.raw_os_error() == Some(ELOOP);
+                if is_link && (is_scenario_name(&path) || looped) {
+                    let why = if looped {
+                        "the symlink is a loop: following it never ends".to_owned()
+                    } else {
+                        format!("the symlink leads nowhere: {err}")
+                    };
+                    problems.push(skipped(&path, why));
+                }
+                continue;
+            }
+        };
+        if meta.is_dir() {
+            let Ok(real) = path.canonicalize() else { continue };
+            // A link to a folder being searched, or to one above it, would search it again forever.
+            if searching.iter().any(|s| s.starts_with(&real)) {
+                let why = format!("the symlink leads to `{}`, which holds this folder: a loop", real.display());
+                problems.push(skipped(&path, why));
+                continue;
+            }
+            searching.push(real);
+            walk(&path, searching, files, problems);
+            searching.pop();
+        } else if is_scenario_name(&path) {
+            if meta.is_file() {
+                files.push(path);
+            } else {
+                problems.push(not_a_file(&path, &meta, true));
+            }
         }
     }
-    Ok(())
+}
+
+fn is_scenario_name(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+}
+
+fn skipped(path: &Path, why: String) -> ScenarioError {
+    ScenarioError::warning(path, Arc::from(""), None, ScenarioErrorKind::Skipped(why))
+}
+
+/// A path that is not a regular file: an error when named, a warning when met in a folder.
+fn not_a_file(path: &Path, meta: &std::fs::Metadata, in_folder: bool) -> ScenarioError {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    let what = if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    let why = format!("it is {what}: seatrial reads scenarios only from regular files");
+    if in_folder { skipped(path, why) } else { read_error_text(path, why) }
 }
 
 fn read_error(path: &Path, err: &std::io::Error) -> ScenarioError {
-    ScenarioError::new(path, Arc::from(""), None, ScenarioErrorKind::Read(err.to_string()))
+    read_error_text(path, err.to_string())
+}
+
+fn read_error_text(path: &Path, why: String) -> ScenarioError {
+    ScenarioError::new(path, Arc::from(""), None, ScenarioErrorKind::Read(why))
+}
+
+/// Reads a scenario file found by [`discover`]: regular files only, at most [`MAX_FILE_BYTES`].
+fn read_scenario_file(path: &Path) -> Result<String, ScenarioError> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).map_err(|e| read_error(path, &e))?;
+    if !meta.is_file() {
+        return Err(not_a_file(path, &meta, false));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(path, meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| read_error(path, &e))?;
+    let mut bytes = Vec::new();
+    // The size may have changed since it was looked at: never read past the limit.
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| read_error(path, &e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(path, bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| read_error_text(path, format!("it is not UTF-8 text: {e}")))
+}
+
+fn too_big(path: &Path, size: u64) -> ScenarioError {
+    let mib = |n: u64| n as f64 / (1024.0 * 1024.0);
+    read_error_text(
+        path,
+        format!("it is {:.1} MiB; scenario files are read up to {:.0} MiB", mib(size), mib(MAX_FILE_BYTES)),
+    )
 }
 
 /// Parses YAML text into the file model; the error carries the line and column serde-saphyr saw.
@@ -63,7 +171,7 @@ pub fn parse_all(path: &Path, text: &Arc<str>) -> (Option<model::ScenarioFile>, 
             Ok(model) => return (Some(model), errors),
             Err(err) => saphyr_error(path, text, &err),
         };
-        let blanked = match (&err.kind, err.loc) {
+        let blanked = match (&*err.kind, err.loc) {
             (ScenarioErrorKind::UnknownKey { .. }, Some(loc)) if errors.len() < AT_MOST => {
                 without_block_entry(&current, loc)
             }
@@ -176,7 +284,8 @@ pub fn check_text(path: &Path, text: &str) -> Vec<ScenarioError> {
     let text: Arc<str> = Arc::from(text);
     let (model, mut problems) = parse_all(path, &text);
     if let Some(model) = model {
-        plan::plan_file(path, &text, &model, &|_| None, &mut problems);
+        let env = plan::PlanEnv { lookup: &|_| None, paths: &paths::PathPolicy::default() };
+        plan::plan_file(path, &text, &model, env, &mut problems);
     }
     problems
 }
@@ -197,22 +306,21 @@ pub struct Loaded {
 
 /// Reads, parses and plans every file; returns all scenarios, or every problem of every file (errors and
 /// warnings, in file order).
-pub fn load(paths: &[PathBuf], lookup: plan::Lookup<'_>) -> Result<Loaded, Vec<ScenarioError>> {
-    let files = discover(paths).map_err(|e| vec![e])?;
-    let mut errors = Vec::new();
+pub fn load(paths: &[PathBuf], env: plan::PlanEnv<'_>) -> Result<Loaded, Vec<ScenarioError>> {
+    let (files, mut errors) = discover(paths);
     let mut scenarios = Vec::new();
     for file in &files {
-        let text: Arc<str> = match std::fs::read_to_string(file) {
+        let text: Arc<str> = match read_scenario_file(file) {
             Ok(text) => text.into(),
             Err(err) => {
-                errors.push(read_error(file, &err));
+                errors.push(err);
                 continue;
             }
         };
         let (model, problems) = parse_all(file, &text);
         errors.extend(problems);
         if let Some(model) = model {
-            scenarios.extend(plan::plan_file(file, &text, &model, lookup, &mut errors));
+            scenarios.extend(plan::plan_file(file, &text, &model, env, &mut errors));
         }
     }
     let mut names = HashMap::new();
@@ -222,7 +330,7 @@ pub fn load(paths: &[PathBuf], lookup: plan::Lookup<'_>) -> Result<Loaded, Vec<S
         if *first_file != scenario.at.file {
             errors.push(ScenarioError::new(
                 &scenario.at.file,
-                Arc::from(std::fs::read_to_string(&scenario.at.file).unwrap_or_default()),
+                Arc::from(read_scenario_file(&scenario.at.file).ok().unwrap_or_default()),
                 scenario.at.loc,
                 ScenarioErrorKind::DuplicateScenario(scenario.test_name.clone()),
             ));

@@ -10,6 +10,7 @@ use super::duration::parse_duration;
 use super::error::{Loc, ScenarioError, ScenarioErrorKind, did_you_mean};
 use super::interpolate::{InterpolateError, interpolate};
 use super::model::*;
+use super::paths::{self, PathPolicy};
 
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(600);
@@ -233,19 +234,52 @@ pub struct PlannedScenario {
 /// Looks up environment variables for `${VAR}`.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// What planning reads besides the file itself: variables, and what paths may reach.
+#[derive(Clone, Copy)]
+pub struct PlanEnv<'a> {
+    pub lookup: Lookup<'a>,
+    pub paths: &'a PathPolicy,
+}
+
 /// Plans one parsed file. `errors` collects every problem; the result holds what could be planned.
 pub fn plan_file(
     path: &Path,
     text: &Arc<str>,
     file: &ScenarioFile,
-    lookup: Lookup<'_>,
+    env: PlanEnv<'_>,
     errors: &mut Vec<ScenarioError>,
 ) -> Vec<PlannedScenario> {
+    // Every path decision is taken on the folder's canonical form: a bare file name, `./`, `../x/`, an
+    // absolute path and a symlinked folder all get the same answer. A folder that cannot be resolved
+    // leaves nothing to confine paths to, so the file is refused.
+    let resolved = paths::scenario_folder(path).and_then(|folder| {
+        let project = paths::project_for(&folder, env.paths)?;
+        Ok((folder, project))
+    });
+    let (folder, project) = match resolved {
+        Ok(resolved) => resolved,
+        Err(err) => {
+            let folder = path.parent().map_or_else(|| ".".to_owned(), display_dir);
+            let reason = err.to_string();
+            errors.push(ScenarioError::new(
+                path,
+                text.clone(),
+                None,
+                ScenarioErrorKind::UnresolvedFolder { folder, reason },
+            ));
+            return Vec::new();
+        }
+    };
+    let mut bind_roots = vec![folder.clone()];
+    bind_roots.extend(env.paths.bind_roots.iter().filter_map(|root| root.canonicalize().ok()));
     let mut planner = Planner {
         path: Arc::from(path),
-        root: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        shown_root: path.parent().map_or_else(|| ".".to_owned(), display_dir),
+        folder,
+        project,
+        bind_roots,
         text: text.clone(),
-        lookup,
+        lookup: env.lookup,
         errors,
     };
     planner.file(file)
@@ -253,7 +287,13 @@ pub fn plan_file(
 
 struct Planner<'a> {
     path: Arc<Path>,
-    root: PathBuf,
+    /// The scenario's folder as the user named it, for messages.
+    shown_root: String,
+    /// The scenario's folder, absolute and canonical: relative paths in the file start here.
+    folder: PathBuf,
+    project: paths::Project,
+    /// Canonical folders a bind mount may name: the scenario's, and those the caller allows.
+    bind_roots: Vec<PathBuf>,
     text: Arc<str>,
     lookup: Lookup<'a>,
     errors: &'a mut Vec<ScenarioError>,
@@ -306,47 +346,45 @@ impl Planner<'_> {
         }
     }
 
-    /// A path below the scenario's folder; `..` and symlinks that leave it are refused.
+    /// A bind mount's source: it must really be (after `..` and every symlink) below the scenario's
+    /// folder or a folder the caller allows (a submission's, when grading).
     fn confined_path(&mut self, text: &str, at: Option<Loc>) -> Option<PathBuf> {
-        let escapes = Path::new(text).is_absolute()
-            || Path::new(text)
-                .components()
-                .try_fold(0i32, |depth, c| match c {
-                    Component::ParentDir if depth == 0 => None,
-                    Component::ParentDir => Some(depth - 1),
-                    Component::Normal(_) => Some(depth + 1),
-                    _ => Some(depth),
-                })
-                .is_none();
-        if escapes {
-            self.error(at, ScenarioErrorKind::PathEscapes { path: text.to_owned(), root: display_dir(&self.root) });
-            return None;
-        }
-        let joined = self.root.join(text);
-        let canonical_root = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
-        match joined.canonicalize() {
-            Ok(real) if real.starts_with(&canonical_root) => Some(real),
-            Ok(_) => {
-                self.error(at, ScenarioErrorKind::PathEscapes { path: text.to_owned(), root: display_dir(&self.root) });
+        let root = self.shown_root.clone();
+        match paths::resolve(&self.folder, text) {
+            Ok(real) if paths::is_below_any(&real, &self.bind_roots) => Some(real),
+            Ok(real) => {
+                let real = Some(real.display().to_string());
+                self.error(at, ScenarioErrorKind::PathEscapes { path: text.to_owned(), real, root });
+                None
+            }
+            // Said without looking further when the words alone leave the folder.
+            Err(_) if !is_relative_inside(text) && !text.starts_with('/') => {
+                self.error(at, ScenarioErrorKind::PathEscapes { path: text.to_owned(), real: None, root });
                 None
             }
             Err(_) => {
-                self.error(at, ScenarioErrorKind::MissingPath { path: joined.display().to_string() });
+                self.error(at, ScenarioErrorKind::MissingPath { path: self.shown(text) });
                 None
             }
         }
     }
 
+    /// A path of the file as the user would find it from where they named the file.
+    fn shown(&self, text: &str) -> String {
+        match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.join(text).display().to_string(),
+            _ => text.to_owned(),
+        }
+    }
+
     /// A build context is read into a tar, never mounted, so it may sit beside the scenario folder
-    /// (`../fixtures/app`), but not outside the project: the nearest folder above the scenario file that holds
-    /// `.git` (or the scenario's own folder where there is none). A context that comes from a variable
-    /// (`${SUBMISSION}`) was chosen on the command line, and may be anywhere.
+    /// (`../fixtures/app`), but not outside the project (see [`paths::project_for`]). A context that
+    /// comes from a variable (`${SUBMISSION}`) was chosen on the command line, and may be anywhere.
     fn context_path(&mut self, written: &str, text: &str, at: Option<Loc>) -> Option<PathBuf> {
-        let joined = self.root.join(text);
-        let real = match joined.canonicalize() {
+        let real = match paths::resolve(&self.folder, text) {
             Ok(real) => real,
             Err(_) => {
-                self.error(at, ScenarioErrorKind::MissingPath { path: joined.display().to_string() });
+                self.error(at, ScenarioErrorKind::MissingPath { path: self.shown(text) });
                 return None;
             }
         };
@@ -355,10 +393,10 @@ impl Planner<'_> {
             return None;
         }
         let from_variable = written.contains("${");
-        let project = project_root(&self.root);
-        if !from_variable && !real.starts_with(&project) {
-            let project = project.display().to_string();
-            self.error(at, ScenarioErrorKind::ContextEscapes { path: text.to_owned(), project });
+        if !from_variable && !real.starts_with(&self.project.root) {
+            let project = self.project.root.display().to_string();
+            let found = self.project.found.explain();
+            self.error(at, ScenarioErrorKind::ContextEscapes { path: text.to_owned(), project, found });
             return None;
         }
         Some(real)
@@ -411,7 +449,9 @@ impl Planner<'_> {
                 if !is_relative_inside(&value) {
                     self.error(
                         loc(d),
-                        ScenarioErrorKind::PathEscapes { path: value.clone(), root: context_text.clone() },
+                        ScenarioErrorKind::Invalid(format!(
+                            "the Dockerfile `{value}` must be a relative path inside the build context `{context_text}`"
+                        )),
                     );
                 }
                 (value, loc(d))
@@ -826,12 +866,6 @@ impl Planner<'_> {
             json,
         }
     }
-}
-
-/// The nearest folder at or above `dir` that holds `.git`, else `dir` itself (both canonical when possible).
-fn project_root(dir: &Path) -> PathBuf {
-    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    dir.ancestors().find(|a| a.join(".git").exists()).map_or_else(|| dir.clone(), Path::to_path_buf)
 }
 
 fn is_relative_inside(path: &str) -> bool {
