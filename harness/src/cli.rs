@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::libtest::{SuiteOptions, exit_codes, run_suite};
+use crate::exit_code as exit_codes;
+use crate::libtest::{SuiteOptions, run_suite};
 
 #[derive(Debug, Parser)]
 #[command(name = "seatrial", version, about = "Puts container images through their trials before they ship")]

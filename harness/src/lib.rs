@@ -7,11 +7,13 @@ pub mod check;
 pub mod cli;
 pub mod diagnose;
 pub mod engine;
+pub mod exit_code;
 pub mod grade;
 pub mod libtest;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod session;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,48 +46,50 @@ pub fn check_files(paths: &[PathBuf], policy: &scenario::paths::PathPolicy) -> E
             println!("ok: {} scenario(s) checked", scenarios.len());
             ExitCode::SUCCESS
         }
-        None => ExitCode::from(libtest::exit_codes::INVALID_INPUT),
+        None => ExitCode::from(exit_code::INVALID_INPUT),
     }
 }
 
 /// `seatrial clean`: removes what dead runs left (or one run's resources), or lists it with `dry_run`.
 pub fn clean(dry_run: bool, run: Option<String>) -> ExitCode {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-        return ExitCode::from(libtest::exit_codes::NO_ENGINE);
-    };
-    runtime.block_on(async {
-        let engine = match engine::Engine::connect().await {
-            Ok(engine) => engine,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(libtest::exit_codes::NO_ENGINE);
-            }
-        };
-        let scope = run.map_or(engine::sweep::SweepScope::Dead, engine::sweep::SweepScope::Run);
-        let swept = if dry_run { engine.sweep(&scope, true).await } else { engine.sweep_until_empty(&scope).await };
-        match swept {
-            Ok(report) => {
-                let verb = if dry_run { "would remove" } else { "removed" };
-                for (kind, names) in [
-                    ("container", &report.containers),
-                    ("network", &report.networks),
-                    ("volume", &report.volumes),
-                    ("image", &report.images),
-                ] {
-                    for name in names {
-                        println!("{verb} {kind} {}", name.trim_start_matches('/'));
-                    }
-                }
-                println!("{verb} {} resource(s)", report.total());
-                for e in &report.errors {
-                    eprintln!("warning: {e}");
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(libtest::exit_codes::NO_ENGINE)
-            }
+    let session = match session::Session::open(session::DeadRuns::Leave) {
+        Ok(session) => session,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit_code::exit(e.exit_code());
         }
-    })
+    };
+    let scope = run.map_or(engine::sweep::SweepScope::Dead, engine::sweep::SweepScope::Run);
+    let engine = &session.engine;
+    let swept = session.runtime.block_on(async {
+        if dry_run {
+            engine.sweep(&scope, engine::sweep::SweepMode::List).await
+        } else {
+            engine.sweep_until_empty(&scope).await
+        }
+    });
+    match swept {
+        Ok(report) => {
+            let verb = if dry_run { "would remove" } else { "removed" };
+            for (kind, names) in [
+                ("container", &report.containers),
+                ("network", &report.networks),
+                ("volume", &report.volumes),
+                ("image", &report.images),
+            ] {
+                for name in names {
+                    println!("{verb} {kind} {}", name.trim_start_matches('/'));
+                }
+            }
+            println!("{verb} {} resource(s)", report.total());
+            for e in &report.errors {
+                eprintln!("warning: {e}");
+            }
+            exit_code::exit(exit_code::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit_code::exit(exit_code::NO_ENGINE)
+        }
+    }
 }

@@ -9,26 +9,12 @@ use std::time::Instant;
 
 use libtest_mimic::{Arguments, Trial};
 
-use crate::engine::Engine;
-use crate::engine::labels::RunId;
-use crate::engine::sweep::SweepScope;
+use crate::exit_code;
 use crate::report::junit::{self, Interrupted};
 use crate::run::outcome::ScenarioOutcome;
+use crate::run::policy::{Keep, Policy};
 use crate::run::{self, RunContext};
-
-/// Exit codes of `seatrial` (documented in the README).
-pub mod exit_codes {
-    pub const SUCCESS: u8 = 0;
-    /// At least one scenario failed.
-    pub const SCENARIO_FAILED: u8 = 1;
-    /// A scenario file (or the command line) is wrong; nothing was started.
-    pub const INVALID_INPUT: u8 = 2;
-    /// No container engine answered, or it stopped answering during the run.
-    pub const NO_ENGINE: u8 = 3;
-    /// Interrupted by SIGINT (128 + 2) or SIGTERM (128 + 15).
-    pub const INTERRUPTED: u8 = 130;
-    pub const TERMINATED: u8 = 143;
-}
+use crate::session::{DeadRuns, Session};
 
 /// What a suite run needs besides libtest's own arguments.
 #[derive(Debug, Clone, Default)]
@@ -59,52 +45,48 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
     let policy = crate::scenario::paths::PathPolicy { project_root: options.root.clone(), bind_roots: Vec::new() };
     let env = crate::scenario::plan::PlanEnv { lookup: &lookup, paths: &policy };
     let Some(scenarios) = crate::load_or_report(&options.paths, env) else {
-        return ExitCode::from(exit_codes::INVALID_INPUT);
+        return exit_code::exit(exit_code::INVALID_INPUT);
     };
     if args.list {
         let trials =
             scenarios.iter().map(|s| Trial::test(s.test_name.clone(), || Ok(())).with_ignored_flag(s.ignore)).collect();
         let _listed = libtest_mimic::run(args, trials);
-        return ExitCode::SUCCESS;
+        return exit_code::exit(exit_code::SUCCESS);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(exit_codes::NO_ENGINE);
-        }
-    };
-    let signals = runtime.block_on(async { Interrupts::catch() });
-    let engine = match runtime.block_on(Engine::connect()) {
-        Ok(engine) => engine,
+    let session = match Session::open(DeadRuns::SweepFirst) {
+        Ok(session) => session,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(exit_codes::NO_ENGINE);
+            return exit_code::exit(e.exit_code());
         }
     };
-    let run_id = RunId::new();
     let ledger = Arc::new(RunLedger::default());
     let started = Instant::now();
-    if let Some(signals) = signals {
-        runtime.spawn(on_signal(
-            signals,
-            engine.clone(),
-            run_id.clone(),
-            ledger.clone(),
-            options.junit.clone(),
-            started,
-        ));
-    }
-    match runtime.block_on(engine.sweep(&SweepScope::Dead, false)) {
-        Ok(report) if report.total() > 0 => {
-            eprintln!("note: removed {} resource(s) left by earlier, killed runs", report.total());
-        }
-        Ok(_) => {}
-        Err(e) => eprintln!("warning: could not sweep what earlier runs left: {e}"),
-    }
-    let ctx = Arc::new(RunContext::new(engine.clone(), run_id.clone(), options.keep, runtime.handle()));
+    // On SIGINT or SIGTERM, once the session has removed what the run made: the report, with the
+    // scenarios that were running as interrupted, then the signal's exit code.
+    let (signal_sweep, signal_ledger, junit) = (session.signal_sweep(), ledger.clone(), options.junit.clone());
+    session.runtime.spawn(async move {
+        let why = signal_sweep.done().await;
+        let interrupted: Vec<Interrupted> = locked(&signal_ledger.running)
+            .iter()
+            .map(|test_name| Interrupted {
+                test_name: test_name.clone(),
+                reason: format!("interrupted by {}", why.signal),
+            })
+            .collect();
+        write_report(junit.as_deref(), &signal_ledger, &interrupted, started);
+        std::process::exit(i32::from(why.exit_code));
+    });
+    let keep = if options.keep { Keep::FailedScenarios } else { Keep::Nothing };
+    let ctx = Arc::new(RunContext::new(
+        session.engine.clone(),
+        session.run_id.clone(),
+        Policy::testing(keep),
+        session.cancellation.clone(),
+        session.runtime.handle(),
+    ));
 
-    let handle = runtime.handle().clone();
+    let handle = session.runtime.handle().clone();
     let trials = scenarios
         .into_iter()
         .map(|planned| {
@@ -114,9 +96,9 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
             let planned = Arc::new(planned);
             Trial::test(name, move || {
                 locked(&ledger.running).push(planned.test_name.clone());
-                let outcome = handle.block_on(run::run_scenario(ctx, planned.clone()));
-                if run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
-                    // Interrupted: the signal handler reports this scenario as such and ends the process.
+                let outcome = handle.block_on(run::run_scenario(ctx.clone(), planned.clone()));
+                if ctx.cancellation.is_cancelled() {
+                    // Cancelled: the signal's task reports this scenario as such and ends the process.
                     loop {
                         std::thread::park();
                     }
@@ -133,26 +115,22 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
     let conclusion = libtest_mimic::run(args, trials);
 
     let engine_lost = ctx.engine_lost();
-    // Built images and anything a scenario could not remove.
-    if let Some(reason) = &engine_lost {
-        eprintln!(
-            "error: {reason}\n  what this run made stays on the engine; the next run (or `seatrial clean`) removes it"
+    if !options.keep || engine_lost.is_some() {
+        session.sweep_run(
+            engine_lost.as_deref(),
+            "what this run made stays on the engine; the next run (or `seatrial clean`) removes it",
         );
-    } else if !options.keep
-        && let Err(e) = runtime.block_on(engine.sweep(&SweepScope::Run(run_id.id.clone()), false))
-    {
-        eprintln!("warning: cleanup at the end of the run: {e}");
     }
     let write_failed = write_report(options.junit.as_deref(), &ledger, &[], started);
-    if engine_lost.is_some() {
-        ExitCode::from(exit_codes::NO_ENGINE)
+    exit_code::exit(if engine_lost.is_some() {
+        exit_code::NO_ENGINE
     } else if conclusion.has_failed() {
-        ExitCode::from(exit_codes::SCENARIO_FAILED)
+        exit_code::SCENARIO_FAILED
     } else if write_failed {
-        ExitCode::from(exit_codes::INVALID_INPUT)
+        exit_code::INVALID_INPUT
     } else {
-        ExitCode::SUCCESS
-    }
+        exit_code::SUCCESS
+    })
 }
 
 /// Writes the JUnit report if one was asked for; says so on stderr. Returns whether writing failed.
@@ -176,58 +154,4 @@ fn write_report(
             true
         }
     }
-}
-
-/// SIGINT and SIGTERM, caught from the moment this is made (on a runtime): a signal that arrives while
-/// the run is still connecting waits here instead of killing the process before it can clean up.
-pub struct Interrupts {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Interrupts {
-    /// Starts catching both signals; `None` when they cannot be watched. Needs a tokio runtime.
-    pub fn catch() -> Option<Interrupts> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Some(Interrupts {
-            interrupt: signal(SignalKind::interrupt()).ok()?,
-            terminate: signal(SignalKind::terminate()).ok()?,
-        })
-    }
-}
-
-/// Waits for SIGINT or SIGTERM, then stops creating and removes everything of this run; gives the exit
-/// code and the signal's name. `run` and `grade` both end so.
-pub async fn sweep_on_signal(mut signals: Interrupts, engine: &Engine, run_id: &RunId) -> (u8, &'static str) {
-    let (code, name) = tokio::select! {
-        _ = signals.interrupt.recv() => (exit_codes::INTERRUPTED, "SIGINT"),
-        _ = signals.terminate.recv() => (exit_codes::TERMINATED, "SIGTERM"),
-    };
-    run::interrupt();
-    eprintln!("\n{name}: removing what this run made...");
-    let scope = SweepScope::Run(run_id.id.clone());
-    match engine.sweep_until_empty(&scope).await {
-        Ok(report) => report.errors.iter().for_each(|e| eprintln!("warning: {e}")),
-        Err(e) => eprintln!("warning: {e}"),
-    }
-    (code, name)
-}
-
-/// On SIGINT or SIGTERM: stop creating, remove everything of this run, write the report with the
-/// interrupted scenarios as errors, and exit 130 / 143.
-async fn on_signal(
-    signals: Interrupts,
-    engine: Engine,
-    run_id: RunId,
-    ledger: Arc<RunLedger>,
-    junit: Option<PathBuf>,
-    started: Instant,
-) {
-    let (code, name) = sweep_on_signal(signals, &engine, &run_id).await;
-    let interrupted: Vec<Interrupted> = locked(&ledger.running)
-        .iter()
-        .map(|test_name| Interrupted { test_name: test_name.clone(), reason: format!("interrupted by {name}") })
-        .collect();
-    write_report(junit.as_deref(), &ledger, &interrupted, started);
-    std::process::exit(i32::from(code));
 }

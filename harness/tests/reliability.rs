@@ -531,7 +531,7 @@ fn engine_api_errors_name_the_operation_and_give_the_engines_message() {
     impl Drop for Sweep<'_> {
         fn drop(&mut self) {
             let scope = seatrial::engine::sweep::SweepScope::Run(self.2.clone());
-            let _ = self.0.block_on(self.1.sweep(&scope, false));
+            let _ = self.0.block_on(self.1.sweep(&scope, seatrial::engine::sweep::SweepMode::Remove));
         }
     }
     let engine = runtime.block_on(Engine::connect()).expect("the engine answers");

@@ -70,10 +70,18 @@ fn is_dead(resource_labels: &HashMap<String, String>) -> bool {
     now.saturating_sub(started) > STALE_AGE.as_secs()
 }
 
+/// Whether a sweep removes what it finds or only lists it (`seatrial clean --dry-run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepMode {
+    Remove,
+    List,
+}
+
 impl Engine {
-    /// Removes (or with `dry_run` only lists) the resources in `scope`: containers first, then networks,
+    /// Removes (or with [`SweepMode::List`] only lists) the resources in `scope`: containers first, then networks,
     /// volumes and images, so that nothing is still in use when its turn comes.
-    pub async fn sweep(&self, scope: &SweepScope, dry_run: bool) -> Result<SweepReport, EngineError> {
+    pub async fn sweep(&self, scope: &SweepScope, mode: SweepMode) -> Result<SweepReport, EngineError> {
+        let dry_run = mode == SweepMode::List;
         let filter_value = match scope {
             SweepScope::Run(id) => format!("{RUN}={id}"),
             SweepScope::Dead => RUN.to_owned(),
@@ -162,10 +170,10 @@ impl Engine {
     /// a pass has listed, and the engine refuses what it is still tearing down (a network whose
     /// container is going, the step image under a dropped build). One report for all passes.
     pub async fn sweep_until_empty(&self, scope: &SweepScope) -> Result<SweepReport, EngineError> {
-        let mut report = self.sweep(scope, false).await?;
+        let mut report = self.sweep(scope, SweepMode::Remove).await?;
         for _ in 1..8 {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let Ok(pass) = self.sweep(scope, false).await else { break };
+            let Ok(pass) = self.sweep(scope, SweepMode::Remove).await else { break };
             let empty = pass.total() == 0 && pass.errors.is_empty();
             report.absorb(pass);
             if empty && !super::build::has_unfinished_step_images() {

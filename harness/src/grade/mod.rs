@@ -10,12 +10,11 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::engine::Engine;
-use crate::engine::labels::RunId;
-use crate::engine::sweep::SweepScope;
-use crate::libtest::exit_codes;
+use crate::exit_code as exit_codes;
+use crate::run::policy::Policy;
 use crate::run::{self, RunContext};
 use crate::scenario::{self, PlannedScenario};
+use crate::session::{DeadRuns, Session};
 use gradebook::{Gradebook, SubmissionGrade};
 
 #[derive(Debug, Clone)]
@@ -168,37 +167,69 @@ pub fn grade(options: &GradeOptions) -> ExitCode {
         println!("ok: the assignment plans for {} submission(s), {scenarios} scenario(s) in all", plans.len());
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(exit_codes::NO_ENGINE);
-        }
-    };
-    runtime.block_on(grade_all(options, plans))
-}
-
-async fn grade_all(options: &GradeOptions, plans: Vec<(Submission, Vec<PlannedScenario>)>) -> ExitCode {
-    let signals = crate::libtest::Interrupts::catch();
-    let engine = match Engine::connect().await {
-        Ok(engine) => engine,
+    let session = match Session::open(DeadRuns::SweepFirst) {
+        Ok(session) => session,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(exit_codes::NO_ENGINE);
+            return ExitCode::from(e.exit_code());
         }
     };
-    let run_id = RunId::new();
-    let mut ctx = RunContext::new(engine.clone(), run_id.clone(), false, &tokio::runtime::Handle::current());
-    ctx.grading = true;
-    let ctx = Arc::new(ctx);
-    if let Some(signals) = signals {
-        tokio::spawn(on_signal(signals, engine.clone(), run_id.clone()));
+    // What ran while the signal's sweep removed its containers says nothing true about a student: the
+    // process ends once the sweep is done, before any more feedback or the gradebook is written.
+    let signal_sweep = session.signal_sweep();
+    session.runtime.spawn(async move {
+        let why = signal_sweep.done().await;
+        eprintln!(
+            "{}: grading stopped; submissions graded before it have their feedback, the others none, and no \
+             gradebook was written",
+            why.signal
+        );
+        std::process::exit(i32::from(why.exit_code));
+    });
+    let ctx = Arc::new(RunContext::new(
+        session.engine.clone(),
+        session.run_id.clone(),
+        Policy::grading(),
+        session.cancellation.clone(),
+        session.runtime.handle(),
+    ));
+    let graded = session.runtime.block_on(grade_all(options, &ctx, plans));
+    session.sweep_run(
+        ctx.engine_lost().as_deref(),
+        "the grades of submissions graded after that are not valid: grade them again",
+    );
+    let Some((book, failed_tasks, started)) = graded else {
+        return ExitCode::from(exit_codes::INVALID_INPUT);
+    };
+    match write_gradebook(&options.out, &book) {
+        Ok(()) => {
+            eprintln!(
+                "graded {} submission(s) in {:.1} s: {}",
+                book.submissions.len(),
+                started.elapsed().as_secs_f64(),
+                options.out.join("grades.csv").display()
+            );
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit_codes::INVALID_INPUT);
+        }
     }
-    if let Ok(report) = engine.sweep(&SweepScope::Dead, false).await
-        && report.total() > 0
-    {
-        eprintln!("note: removed {} resource(s) left by earlier, killed runs", report.total());
+    if ctx.engine_lost().is_some() {
+        ExitCode::from(exit_codes::NO_ENGINE)
+    } else if failed_tasks > 0 {
+        ExitCode::from(exit_codes::SCENARIO_FAILED)
+    } else {
+        ExitCode::SUCCESS
     }
+}
+
+/// Grades every submission; `None` when the run was cancelled (the signal's task ends the process).
+async fn grade_all(
+    options: &GradeOptions,
+    ctx: &Arc<RunContext>,
+    plans: Vec<(Submission, Vec<PlannedScenario>)>,
+) -> Option<(Gradebook, usize, Instant)> {
     let started = Instant::now();
     let total = plans.len();
     eprintln!("grading {total} submission(s) of {} with {} job(s)", options.assignment.display(), options.jobs);
@@ -218,7 +249,7 @@ async fn grade_all(options: &GradeOptions, plans: Vec<(Submission, Vec<PlannedSc
             for scenario in scenarios {
                 outcomes.push(run::run_scenario(ctx.clone(), Arc::new(scenario)).await);
             }
-            if run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            if ctx.cancellation.is_cancelled() {
                 // What ran while the sweep removed its containers says nothing about the student: no
                 // feedback is written (nor an earlier run's overwritten); the signal handler ends the run.
                 std::future::pending::<()>().await;
@@ -256,39 +287,11 @@ async fn grade_all(options: &GradeOptions, plans: Vec<(Submission, Vec<PlannedSc
             }
         }
     }
-    if run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
-        // The signal handler removes what the run made and ends the process with its own code.
+    if ctx.cancellation.is_cancelled() {
+        // The signal's task removes what the run made and ends the process with its own code.
         std::future::pending::<()>().await;
     }
-    let engine_lost = ctx.engine_lost();
-    // Built images and anything a scenario could not remove.
-    if let Some(reason) = &engine_lost {
-        eprintln!("error: {reason}\n  the grades of submissions graded after that are not valid: grade them again");
-    } else if let Err(e) = engine.sweep(&SweepScope::Run(run_id.id.clone()), false).await {
-        eprintln!("warning: cleanup at the end of the run: {e}");
-    }
-    let book = Gradebook::new(&options.assignment, grades);
-    match write_gradebook(&options.out, &book) {
-        Ok(()) => {
-            eprintln!(
-                "graded {} submission(s) in {:.1} s: {}",
-                book.submissions.len(),
-                started.elapsed().as_secs_f64(),
-                options.out.join("grades.csv").display()
-            );
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(exit_codes::INVALID_INPUT);
-        }
-    }
-    if engine_lost.is_some() {
-        ExitCode::from(exit_codes::NO_ENGINE)
-    } else if failed_tasks > 0 {
-        ExitCode::from(exit_codes::SCENARIO_FAILED)
-    } else {
-        ExitCode::SUCCESS
-    }
+    Some((Gradebook::new(&options.assignment, grades), failed_tasks, started))
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), GradeError> {
@@ -344,14 +347,4 @@ fn write_gradebook(out: &Path, book: &Gradebook) -> Result<(), GradeError> {
         .map_err(|e| GradeError::Write { path: "grades.json".into(), message: e.to_string() })?;
     write_file(&out.join("grades.json"), &json)?;
     write_file(&out.join("grades.html"), &book.to_html())
-}
-
-/// On SIGINT or SIGTERM: stop creating, remove everything of this run, exit 130 / 143.
-async fn on_signal(signals: crate::libtest::Interrupts, engine: Engine, run_id: RunId) {
-    let (code, name) = crate::libtest::sweep_on_signal(signals, &engine, &run_id).await;
-    eprintln!(
-        "{name}: grading stopped; submissions graded before it have their feedback, the others none, and no \
-         gradebook was written"
-    );
-    std::process::exit(i32::from(code));
 }

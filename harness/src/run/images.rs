@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
+use super::cancel::Cancellation;
 use crate::engine::Engine;
 use crate::engine::build::{BuildError, BuildRequest, context_tar, find_dockerfile};
 use crate::engine::labels::{RunId, short_hash, slug};
@@ -26,16 +27,22 @@ fn build_key(image: &PlannedImage) -> String {
 
 impl ImageCache {
     /// The image's tag, building it first if no scenario of this run has.
-    pub async fn get(&self, engine: &Engine, run: &RunId, image: &PlannedImage) -> BuildResult {
+    pub async fn get(
+        &self,
+        engine: &Engine,
+        run: &RunId,
+        cancellation: &Cancellation,
+        image: &PlannedImage,
+    ) -> BuildResult {
         let cell = {
             let mut builds = self.builds.lock().unwrap_or_else(|p| p.into_inner());
             builds.entry(build_key(image)).or_default().clone()
         };
-        cell.get_or_init(|| build(engine, run, image)).await.clone()
+        cell.get_or_init(|| build(engine, run, cancellation, image)).await.clone()
     }
 }
 
-async fn build(engine: &Engine, run: &RunId, image: &PlannedImage) -> BuildResult {
+async fn build(engine: &Engine, run: &RunId, cancellation: &Cancellation, image: &PlannedImage) -> BuildResult {
     let dockerfile = find_dockerfile(&image.context, &image.dockerfile).map_err(Arc::new)?;
     let context = image.context.clone();
     let dockerfile_in_tar = dockerfile.clone();
@@ -56,7 +63,7 @@ async fn build(engine: &Engine, run: &RunId, image: &PlannedImage) -> BuildResul
     // An interrupted run drops its builds: the engine then stops the build's container and removes it.
     let built = tokio::select! {
         built = tokio::time::timeout(image.timeout, engine.build_image(&request, &tar)) => built,
-        () = super::interrupted() => Ok(Err(BuildError::Failed {
+        _ = cancellation.cancelled() => Ok(Err(BuildError::Failed {
             message: "the run was interrupted".to_owned(),
             step: None,
             log: String::new(),

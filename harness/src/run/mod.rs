@@ -2,8 +2,10 @@
 //! network, volumes and containers (a [`scope::Scope`]) that are removed whatever happens; images are
 //! built once per run ([`images::ImageCache`]).
 
+pub mod cancel;
 pub mod images;
 pub mod outcome;
+pub mod policy;
 pub mod ready;
 pub mod scope;
 pub mod steps;
@@ -20,29 +22,10 @@ use crate::engine::watch::EngineWatch;
 use crate::engine::{Engine, EngineError};
 use crate::scenario::plan::{ImageRef, Mount, PlannedContainer, PlannedScenario};
 use crate::scenario::{Step, Where};
+use cancel::Cancellation;
 use outcome::{BuildOutcome, Failure, FailureKind, LogTail, ScenarioOutcome, StepOutcome, StepStatus};
+use policy::{Keep, LoneContainerNetwork, OnFailure, Policy};
 use scope::Scope;
-
-/// Set when the run is interrupted: from then on nothing new is created.
-pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-static INTERRUPTION: tokio::sync::Notify = tokio::sync::Notify::const_new();
-
-/// Marks the run as interrupted and wakes whatever waits on [`interrupted`] (builds in flight).
-pub fn interrupt() {
-    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-    INTERRUPTION.notify_waiters();
-}
-
-/// Returns once the run is interrupted.
-pub async fn interrupted() {
-    let notified = INTERRUPTION.notified();
-    tokio::pin!(notified);
-    notified.as_mut().enable();
-    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
-        return;
-    }
-    notified.await;
-}
 
 /// Lines of each container's log shown with a failure.
 pub const LOG_TAIL_LINES: usize = 20;
@@ -53,25 +36,30 @@ pub struct RunContext {
     pub run: RunId,
     pub images: images::ImageCache,
     pub http: reqwest::Client,
-    /// Leave a failed scenario's resources in place for debugging.
-    pub keep: bool,
-    /// Grading untrusted submissions: a failed step does not end the scenario (later steps still earn
-    /// their points), and every scenario gets a network of its own, even with one container.
-    pub grading: bool,
+    /// How failures and resources are treated (testing or grading).
+    pub policy: Policy,
+    /// Set once the run is cancelled: from then on nothing new is created.
+    pub cancellation: Cancellation,
     /// Says when the engine stops answering, so that every running scenario ends at once.
     pub watch: EngineWatch,
 }
 
 impl RunContext {
     /// The context of a run whose scenarios (and the engine watch) run on `runtime`.
-    pub fn new(engine: Engine, run: RunId, keep: bool, runtime: &tokio::runtime::Handle) -> RunContext {
+    pub fn new(
+        engine: Engine,
+        run: RunId,
+        policy: Policy,
+        cancellation: Cancellation,
+        runtime: &tokio::runtime::Handle,
+    ) -> RunContext {
         let http = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
         let watch = EngineWatch::start(&engine, runtime);
-        RunContext { engine, run, images: images::ImageCache::default(), http, keep, grading: false, watch }
+        RunContext { engine, run, images: images::ImageCache::default(), http, policy, cancellation, watch }
     }
 
     /// Why the engine is gone, once it is: from then on no engine call is worth making.
@@ -142,8 +130,8 @@ enum Ending {
 /// Runs one scenario to its end and cleans up after it.
 pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) -> ScenarioOutcome {
     let started = Instant::now();
-    let mut scope = Scope::new(&ctx.engine, &ctx.run, &scenario.test_name);
-    if ctx.keep {
+    let mut scope = Scope::new(&ctx.engine, &ctx.run, &ctx.cancellation, &scenario.test_name);
+    if ctx.policy.keep == Keep::FailedScenarios {
         scope.labels.insert(crate::engine::labels::KEEP.to_owned(), "true".to_owned());
     }
     let progress = SharedProgress::default();
@@ -228,7 +216,7 @@ pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) 
         }
     }
     let mut kept = Vec::new();
-    if ctx.keep && progress.failure.is_some() {
+    if ctx.policy.keep == Keep::FailedScenarios && progress.failure.is_some() {
         kept = describe_kept(&scope, &scenario);
     } else if engine_lost {
         // Nothing can be removed without an engine; the next run's sweep removes what is left.
@@ -351,10 +339,10 @@ async fn scenario_body(
             Some(Err(failure)) => {
                 unavailable.insert(container.name.clone(), format!("it was never created: {}", failure.actual));
                 fail(failure);
-                if ctx.grading {
-                    continue;
+                match ctx.policy.on_failure {
+                    OnFailure::GoOn => continue,
+                    OnFailure::Stop => return,
                 }
-                return;
             }
             None => continue,
         };
@@ -364,7 +352,8 @@ async fn scenario_body(
                 // name; a lone container uses the engine's default bridge, as `docker run` does, which
                 // saves a network create and remove (0.25 s of a 1.2 s lifecycle, measured in bench/).
                 // Untrusted submissions always get their own, so that they cannot reach each other.
-                network = Some(if scenario.containers.len() > 1 || ctx.grading {
+                let own_network = ctx.policy.lone_container_network == LoneContainerNetwork::OwnNetwork;
+                network = Some(if scenario.containers.len() > 1 || own_network {
                     scope.create_network().await?
                 } else {
                     DEFAULT_NETWORK.to_owned()
@@ -380,7 +369,7 @@ async fn scenario_body(
             if scope.container(&container.name).is_none() {
                 unavailable.insert(container.name.clone(), format!("it could not be created: {}", failure.actual));
             }
-            if !ctx.grading {
+            if ctx.policy.on_failure == OnFailure::Stop {
                 fail(failure);
                 return;
             }
@@ -424,7 +413,7 @@ async fn scenario_body(
         });
         if let Some(failure) = failure {
             progress.failure.get_or_insert(failure);
-            if !ctx.grading {
+            if ctx.policy.on_failure == OnFailure::Stop {
                 return;
             }
         }
@@ -453,29 +442,31 @@ impl<T: Into<Halt>> From<T> for ImageOrHalt {
 
 async fn resolve_image(ctx: &RunContext, container: &PlannedContainer) -> Result<String, ImageOrHalt> {
     match &container.image {
-        ImageRef::Built(image) => ctx.images.get(&ctx.engine, &ctx.run, image).await.map_err(|err| {
-            let log = err.log().unwrap_or_default();
-            let tail: Vec<&str> = log.lines().collect();
-            let tail = tail[tail.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
-            let mut diagnosis = Vec::new();
-            if let Some(step) = err.failed_step() {
-                diagnosis.push(format!("the build failed at `{step}`"));
-            }
-            diagnosis.extend(err.hint());
-            if let BuildError::Failed { message, .. } = &*err {
-                diagnosis.extend(crate::engine::build::explain_missing_source(&image.context, message));
-            }
-            ImageOrHalt::Build {
-                halt: Halt::Check {
-                    expected: format!("image `{}` builds from {}", image.name, image.context.display()),
-                    actual: err.to_string(),
-                    diagnosis,
-                    evidence: (!tail.is_empty()).then_some(tail),
-                },
-                image_at: image.at.clone(),
-                image: image.name.clone(),
-            }
-        }),
+        ImageRef::Built(image) => {
+            ctx.images.get(&ctx.engine, &ctx.run, &ctx.cancellation, image).await.map_err(|err| {
+                let log = err.log().unwrap_or_default();
+                let tail: Vec<&str> = log.lines().collect();
+                let tail = tail[tail.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
+                let mut diagnosis = Vec::new();
+                if let Some(step) = err.failed_step() {
+                    diagnosis.push(format!("the build failed at `{step}`"));
+                }
+                diagnosis.extend(err.hint());
+                if let BuildError::Failed { message, .. } = &*err {
+                    diagnosis.extend(crate::engine::build::explain_missing_source(&image.context, message));
+                }
+                ImageOrHalt::Build {
+                    halt: Halt::Check {
+                        expected: format!("image `{}` builds from {}", image.name, image.context.display()),
+                        actual: err.to_string(),
+                        diagnosis,
+                        evidence: (!tail.is_empty()).then_some(tail),
+                    },
+                    image_at: image.at.clone(),
+                    image: image.name.clone(),
+                }
+            })
+        }
         ImageRef::Engine(reference) => {
             if !ctx.engine.has_image(reference).await? {
                 ctx.engine.pull_image(reference).await.map_err(|e| {

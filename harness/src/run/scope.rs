@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::cancel::Cancellation;
 use crate::engine::container::{ContainerConfig, ContainerState};
 use crate::engine::labels::{RunId, short_hash, slug};
 use crate::engine::{Engine, EngineError};
@@ -34,13 +35,20 @@ pub struct Scope {
     /// `seatrial-<run>-<scenario>`: the prefix of every name.
     pub prefix: String,
     pub labels: HashMap<String, String>,
+    cancellation: Cancellation,
     state: Arc<Mutex<ScopeState>>,
 }
 
 impl Scope {
-    pub fn new(engine: &Engine, run: &RunId, test_name: &str) -> Scope {
+    pub fn new(engine: &Engine, run: &RunId, cancellation: &Cancellation, test_name: &str) -> Scope {
         let prefix = format!("seatrial-{}-{}-{}", run.id, slug(test_name, 32), short_hash(test_name));
-        Scope { engine: engine.clone(), prefix, labels: run.labels(Some(test_name)), state: Arc::default() }
+        Scope {
+            engine: engine.clone(),
+            prefix,
+            labels: run.labels(Some(test_name)),
+            cancellation: cancellation.clone(),
+            state: Arc::default(),
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, ScopeState> {
@@ -61,7 +69,7 @@ impl Scope {
 
     /// Refuses to create anything once the run is interrupted, so that the final sweep is final.
     fn refuse_if_interrupted(&self, what: &str) -> Result<(), EngineError> {
-        if super::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.cancellation.is_cancelled() {
             return Err(EngineError {
                 operation: "create",
                 resource: what.to_owned(),
