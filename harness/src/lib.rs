@@ -10,6 +10,8 @@ pub mod engine;
 pub mod exit_code;
 pub mod grade;
 pub mod libtest;
+pub mod lock;
+pub mod outcome;
 pub mod report;
 pub mod run;
 pub mod scenario;

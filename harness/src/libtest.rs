@@ -4,14 +4,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use libtest_mimic::{Arguments, Trial};
 
 use crate::exit_code;
-use crate::report::junit::{self, Interrupted};
-use crate::run::outcome::ScenarioOutcome;
+use crate::outcome::events::{Event, Events, Reporter};
+use crate::report::console::LiveConsole;
+use crate::report::junit::JunitReporter;
 use crate::run::policy::{Keep, Policy};
 use crate::run::{self, RunContext};
 use crate::session::{DeadRuns, Session};
@@ -28,16 +29,8 @@ pub struct SuiteOptions {
     pub root: Option<PathBuf>,
 }
 
-/// What the run has seen so far, shared by the test threads and the signal handler.
-#[derive(Default)]
-struct RunLedger {
-    outcomes: Mutex<Vec<ScenarioOutcome>>,
-    running: Mutex<Vec<String>>,
-}
-
-fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+/// How often reporters get a [`Event::Tick`] to show long phases live.
+const TICK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Loads, runs and reports the scenarios under `options.paths`; returns the process's exit code.
 pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
@@ -60,22 +53,31 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
             return exit_code::exit(e.exit_code());
         }
     };
-    let ledger = Arc::new(RunLedger::default());
     let started = Instant::now();
-    // On SIGINT or SIGTERM, once the session has removed what the run made: the report, with the
-    // scenarios that were running as interrupted, then the signal's exit code.
-    let (signal_sweep, signal_ledger, junit) = (session.signal_sweep(), ledger.clone(), options.junit.clone());
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(LiveConsole::default())];
+    if let Some(path) = &options.junit {
+        reporters.push(Box::new(JunitReporter::new(path)));
+    }
+    let events = Events::new(reporters);
+    events.emit(&Event::RunStarted { run_id: &session.run_id.id, scenarios: scenarios.len() });
+    // On SIGINT or SIGTERM, once the session has removed what the run made: the reports, with the
+    // scenarios that were running as cut short, then the signal's exit code.
+    let (signal_sweep, signal_events) = (session.signal_sweep(), events.clone());
     session.runtime.spawn(async move {
         let why = signal_sweep.done().await;
-        let interrupted: Vec<Interrupted> = locked(&signal_ledger.running)
-            .iter()
-            .map(|test_name| Interrupted {
-                test_name: test_name.clone(),
-                reason: format!("interrupted by {}", why.signal),
-            })
-            .collect();
-        write_report(junit.as_deref(), &signal_ledger, &interrupted, started);
+        signal_events.emit(&Event::Cancelled { reason: &format!("interrupted by {}", why.signal) });
+        signal_events.emit(&Event::RunFinished { duration: started.elapsed(), engine_lost: None });
+        for failure in signal_events.failures() {
+            eprintln!("error: {failure}");
+        }
         std::process::exit(i32::from(why.exit_code));
+    });
+    let ticking = events.clone();
+    session.runtime.spawn(async move {
+        loop {
+            tokio::time::sleep(TICK_EVERY).await;
+            ticking.emit(&Event::Tick);
+        }
     });
     let keep = if options.keep { Keep::FailedScenarios } else { Keep::Nothing };
     let ctx = Arc::new(RunContext::new(
@@ -83,6 +85,7 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
         session.run_id.clone(),
         Policy::testing(keep),
         session.cancellation.clone(),
+        events.clone(),
         session.runtime.handle(),
     ));
 
@@ -92,22 +95,17 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
         .map(|planned| {
             let ignore = planned.ignore;
             let name = planned.test_name.clone();
-            let (ctx, ledger, handle) = (ctx.clone(), ledger.clone(), handle.clone());
+            let (ctx, handle) = (ctx.clone(), handle.clone());
             let planned = Arc::new(planned);
             Trial::test(name, move || {
-                locked(&ledger.running).push(planned.test_name.clone());
                 let outcome = handle.block_on(run::run_scenario(ctx.clone(), planned.clone()));
                 if ctx.cancellation.is_cancelled() {
-                    // Cancelled: the signal's task reports this scenario as such and ends the process.
+                    // Cancelled: the signal's task reports this scenario as cut short and ends the process.
                     loop {
                         std::thread::park();
                     }
                 }
-                let message = crate::report::render_failure(&outcome);
-                let passed = outcome.passed();
-                locked(&ledger.running).retain(|n| n != &planned.test_name);
-                locked(&ledger.outcomes).push(outcome);
-                if passed { Ok(()) } else { Err(message.into()) }
+                if outcome.passed() { Ok(()) } else { Err(crate::report::render_failure(&outcome).into()) }
             })
             .with_ignored_flag(ignore)
         })
@@ -121,37 +119,18 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
             "what this run made stays on the engine; the next run (or `seatrial clean`) removes it",
         );
     }
-    let write_failed = write_report(options.junit.as_deref(), &ledger, &[], started);
+    events.emit(&Event::RunFinished { duration: started.elapsed(), engine_lost: engine_lost.as_deref() });
+    let report_failures = events.failures();
+    for failure in &report_failures {
+        eprintln!("error: {failure}");
+    }
     exit_code::exit(if engine_lost.is_some() {
         exit_code::NO_ENGINE
     } else if conclusion.has_failed() {
         exit_code::SCENARIO_FAILED
-    } else if write_failed {
+    } else if !report_failures.is_empty() {
         exit_code::INVALID_INPUT
     } else {
         exit_code::SUCCESS
     })
-}
-
-/// Writes the JUnit report if one was asked for; says so on stderr. Returns whether writing failed.
-fn write_report(
-    path: Option<&std::path::Path>,
-    ledger: &RunLedger,
-    interrupted: &[Interrupted],
-    started: Instant,
-) -> bool {
-    let Some(path) = path else { return false };
-    let mut outcomes = locked(&ledger.outcomes).clone();
-    outcomes.sort_by(|a, b| a.test_name.cmp(&b.test_name));
-    let result = junit::to_xml(&outcomes, interrupted, started.elapsed()).and_then(|xml| junit::write(path, &xml));
-    match result {
-        Ok(()) => {
-            eprintln!("JUnit report: {}", path.display());
-            false
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            true
-        }
-    }
 }

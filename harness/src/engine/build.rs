@@ -165,6 +165,32 @@ pub struct BuildRequest {
     pub target: Option<String>,
     pub tag: String,
     pub labels: HashMap<String, String>,
+    /// Told each Dockerfile instruction as the builder starts it, for a live view of long builds.
+    pub progress: BuildProgressSink,
+}
+
+/// Where a build's progress goes: each instruction's name as the builder starts it.
+#[derive(Clone, Default)]
+pub struct BuildProgressSink(Option<std::sync::Arc<ProgressFn>>);
+
+type ProgressFn = dyn Fn(&str) + Send + Sync;
+
+impl BuildProgressSink {
+    pub fn new(sink: impl Fn(&str) + Send + Sync + 'static) -> BuildProgressSink {
+        BuildProgressSink(Some(std::sync::Arc::new(sink)))
+    }
+
+    fn tell(&self, line: &str) {
+        if let Some(sink) = &self.0 {
+            sink(line);
+        }
+    }
+}
+
+impl std::fmt::Debug for BuildProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "BuildProgressSink(..)" } else { "BuildProgressSink(none)" })
+    }
 }
 
 /// How much of a build's output seatrial keeps (the newest part): a RUN step that prints without end
@@ -326,7 +352,7 @@ async fn buildkit_build(
         match item {
             Ok(info) => {
                 if let Some(bollard::models::BuildInfoAux::BuildKit(status)) = info.aux {
-                    progress.record(status);
+                    progress.record(status, &request.progress);
                 }
             }
             // Before the first word of progress, an error means there is no BuildKit to talk to.
@@ -357,19 +383,28 @@ struct BuildKitProgress {
     started: bool,
     /// Vertices already written to the log.
     completed: std::collections::HashSet<String>,
+    /// Vertices already told to the progress sink as started.
+    told: std::collections::HashSet<String>,
     /// The first instruction that failed: (name, error).
     failed: Option<(String, String)>,
     log: BuildLog,
 }
 
 impl BuildKitProgress {
-    fn record(&mut self, status: bollard::moby::buildkit::v1::StatusResponse) {
+    fn record(&mut self, status: bollard::moby::buildkit::v1::StatusResponse, sink: &BuildProgressSink) {
         self.started = true;
         for log in status.logs {
             self.log.push(&String::from_utf8_lossy(&log.msg));
         }
         for vertex in status.vertexes {
             let instruction = vertex.name.starts_with('[') && !vertex.name.starts_with("[internal]");
+            if instruction
+                && vertex.started.is_some()
+                && vertex.completed.is_none()
+                && self.told.insert(vertex.digest.clone())
+            {
+                sink.tell(&vertex.name);
+            }
             // BuildKit shares a vertex between concurrent builds with the same base, under the name the
             // first build gave it (`[1/3] FROM ...` in a 2-step build): a FROM is shown only when it fails.
             let quiet_from = vertex.name.contains("] FROM ") && vertex.error.is_empty();
@@ -592,6 +627,9 @@ impl Engine {
                         }
                         let text = uncount_label_steps(&text, request.labels.len());
                         if let Some(step) = last_step_line(&text) {
+                            if last_step.as_deref() != Some(step) {
+                                request.progress.tell(step);
+                            }
                             last_step = Some(step.to_owned());
                         }
                         log.push(&text);

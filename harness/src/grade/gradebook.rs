@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::run::outcome::{Failure, ScenarioOutcome, StepStatus};
+use crate::outcome::{Failure, ScenarioOutcome, StepStatus};
 
 /// One graded check as it appears in every submission's row.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub struct FailureView {
 impl From<&Failure> for FailureView {
     fn from(f: &Failure) -> Self {
         FailureView {
-            blocked: f.kind == crate::run::outcome::FailureKind::Blocked,
+            blocked: f.kind == crate::outcome::FailureKind::Blocked,
             expected: f.expected.clone(),
             actual: f.actual.clone(),
             diagnosis: f.diagnosis.clone(),

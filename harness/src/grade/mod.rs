@@ -1,16 +1,18 @@
 //! `seatrial grade`: one assignment's scenarios against many submission folders, in parallel, each
 //! submission isolated and limited as untrusted code; writes a gradebook and per-submission feedback.
 
+pub mod collector;
 pub mod feedback;
 pub mod gradebook;
 pub mod junit;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::exit_code as exit_codes;
+use crate::outcome::events::{Event, Events};
 use crate::run::policy::Policy;
 use crate::run::{self, RunContext};
 use crate::scenario::{self, PlannedScenario};
@@ -186,123 +188,82 @@ pub fn grade(options: &GradeOptions) -> ExitCode {
         );
         std::process::exit(i32::from(why.exit_code));
     });
+    let expected = plans
+        .iter()
+        .map(|(submission, scenarios)| {
+            let names = scenarios.iter().map(|s| s.test_name.clone()).collect();
+            (submission.clone(), names, hidden_request_paths(scenarios))
+        })
+        .collect();
+    let collector = collector::GradingCollector::new(options.assignment.clone(), options.out.clone(), expected);
+    let events = Events::new(vec![Box::new(collector)]);
     let ctx = Arc::new(RunContext::new(
         session.engine.clone(),
         session.run_id.clone(),
         Policy::grading(),
         session.cancellation.clone(),
+        events.clone(),
         session.runtime.handle(),
     ));
-    let graded = session.runtime.block_on(grade_all(options, &ctx, plans));
+    let started = Instant::now();
+    let failed_tasks = session.runtime.block_on(grade_all(options, &ctx, plans));
     session.sweep_run(
         ctx.engine_lost().as_deref(),
         "the grades of submissions graded after that are not valid: grade them again",
     );
-    let Some((book, failed_tasks, started)) = graded else {
-        return ExitCode::from(exit_codes::INVALID_INPUT);
-    };
-    match write_gradebook(&options.out, &book) {
-        Ok(()) => {
-            eprintln!(
-                "graded {} submission(s) in {:.1} s: {}",
-                book.submissions.len(),
-                started.elapsed().as_secs_f64(),
-                options.out.join("grades.csv").display()
-            );
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(exit_codes::INVALID_INPUT);
-        }
+    events.emit(&Event::RunFinished { duration: started.elapsed(), engine_lost: ctx.engine_lost().as_deref() });
+    let report_failures = events.failures();
+    for failure in &report_failures {
+        eprintln!("error: {failure}");
     }
     if ctx.engine_lost().is_some() {
         ExitCode::from(exit_codes::NO_ENGINE)
     } else if failed_tasks > 0 {
         ExitCode::from(exit_codes::SCENARIO_FAILED)
+    } else if !report_failures.is_empty() {
+        ExitCode::from(exit_codes::INVALID_INPUT)
     } else {
         ExitCode::SUCCESS
     }
 }
 
-/// Grades every submission; `None` when the run was cancelled (the signal's task ends the process).
+/// Runs every submission's scenarios, `jobs` submissions at a time; the grading collector grades them as
+/// they finish. Returns how many submissions' tasks ended abnormally; never returns once the run is
+/// cancelled (the signal's task ends the process).
 async fn grade_all(
     options: &GradeOptions,
     ctx: &Arc<RunContext>,
     plans: Vec<(Submission, Vec<PlannedScenario>)>,
-) -> Option<(Gradebook, usize, Instant)> {
-    let started = Instant::now();
-    let total = plans.len();
-    eprintln!("grading {total} submission(s) of {} with {} job(s)", options.assignment.display(), options.jobs);
-    // Columns as wide as the longest name and count, so that scores line up down the whole class.
-    let name_width = plans.iter().map(|(s, _)| s.id.chars().count()).max().unwrap_or(0).clamp(12, 48);
-    let count_width = 2 * total.to_string().len() + 3;
+) -> usize {
+    eprintln!("grading {} submission(s) of {} with {} job(s)", plans.len(), options.assignment.display(), options.jobs);
     let jobs = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
-    let done = Arc::new(Mutex::new(0usize));
     let mut tasks = Vec::new();
-    for (submission, scenarios) in plans {
-        let (ctx, jobs, done, out) = (ctx.clone(), jobs.clone(), done.clone(), options.out.clone());
-        let assignment = options.assignment.display().to_string();
+    for (_, scenarios) in plans {
+        let (ctx, jobs) = (ctx.clone(), jobs.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = jobs.acquire_owned().await.ok();
-            let hidden_paths = hidden_request_paths(&scenarios);
-            let mut outcomes = Vec::new();
             for scenario in scenarios {
-                outcomes.push(run::run_scenario(ctx.clone(), Arc::new(scenario)).await);
+                run::run_scenario(ctx.clone(), Arc::new(scenario)).await;
             }
-            if ctx.cancellation.is_cancelled() {
-                // What ran while the sweep removed its containers says nothing about the student: no
-                // feedback is written (nor an earlier run's overwritten); the signal handler ends the run.
-                std::future::pending::<()>().await;
-            }
-            let mut grade = gradebook::grade_submission(&submission.id, &submission.path, &outcomes);
-            withhold_hidden_requests(&mut grade, &hidden_paths);
-            let written = write_submission(&out, &assignment, &grade);
-            let n = {
-                let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
-                *done += 1;
-                *done
-            };
-            eprintln!(
-                "{:<count_width$} {:<name_width$} {:>3} / {:<3} ({:.1} s)",
-                format!("[{n}/{total}]"),
-                submission.id,
-                grade.score,
-                grade.max,
-                grade.seconds
-            );
-            if let Err(e) = written {
-                eprintln!("error: {e}");
-            }
-            grade
         }));
     }
-    let mut grades: Vec<SubmissionGrade> = Vec::new();
     let mut failed_tasks = 0;
     for task in tasks {
-        match task.await {
-            Ok(grade) => grades.push(grade),
-            Err(e) => {
-                failed_tasks += 1;
-                eprintln!("error: a submission's task ended abnormally: {e}");
-            }
+        if let Err(e) = task.await {
+            failed_tasks += 1;
+            eprintln!("error: a submission's task ended abnormally: {e}");
         }
     }
     if ctx.cancellation.is_cancelled() {
         // The signal's task removes what the run made and ends the process with its own code.
         std::future::pending::<()>().await;
     }
-    Some((Gradebook::new(&options.assignment, grades), failed_tasks, started))
+    failed_tasks
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), GradeError> {
-    let error = |e: std::io::Error| GradeError::Write { path: path.display().to_string(), message: e.to_string() };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(error)?;
-    }
-    // Written beside and renamed, so that a reader never sees half a file.
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, text).map_err(error)?;
-    std::fs::rename(&partial, path).map_err(error)
+    crate::report::write::write_atomically(path, text.as_bytes())
+        .map_err(|e| GradeError::Write { path: path.display().to_string(), message: e.to_string() })
 }
 
 /// The request paths of hidden HTTP checks (`/notes/999999`), which a server's access log would show.
@@ -320,7 +281,7 @@ fn hidden_request_paths(scenarios: &[PlannedScenario]) -> Vec<String> {
 }
 
 /// A hidden check must not be told by the log tail shown to the student: lines naming its path go.
-fn withhold_hidden_requests(grade: &mut SubmissionGrade, hidden_paths: &[String]) {
+pub(crate) fn withhold_hidden_requests(grade: &mut SubmissionGrade, hidden_paths: &[String]) {
     if hidden_paths.is_empty() {
         return;
     }
@@ -330,7 +291,7 @@ fn withhold_hidden_requests(grade: &mut SubmissionGrade, hidden_paths: &[String]
     }
 }
 
-fn write_submission(out: &Path, assignment: &str, grade: &SubmissionGrade) -> Result<(), GradeError> {
+pub(crate) fn write_submission(out: &Path, assignment: &str, grade: &SubmissionGrade) -> Result<(), GradeError> {
     let folder = out.join(&grade.id);
     write_file(&folder.join("feedback.md"), &feedback::to_markdown(assignment, grade))?;
     let xml = junit::to_xml(grade).map_err(|e| GradeError::Write {
@@ -340,7 +301,7 @@ fn write_submission(out: &Path, assignment: &str, grade: &SubmissionGrade) -> Re
     write_file(&folder.join("junit.xml"), &xml)
 }
 
-fn write_gradebook(out: &Path, book: &Gradebook) -> Result<(), GradeError> {
+pub(crate) fn write_gradebook(out: &Path, book: &Gradebook) -> Result<(), GradeError> {
     let csv = book.to_csv().map_err(|e| GradeError::Write { path: "grades.csv".into(), message: e.to_string() })?;
     write_file(&out.join("grades.csv"), &csv)?;
     let json = serde_json::to_string_pretty(book)

@@ -7,7 +7,8 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::render_failure;
-use crate::run::outcome::{FailureKind, ScenarioOutcome};
+use crate::outcome::events::{Event, ReportError, Reporter};
+use crate::outcome::{FailureKind, ScenarioOutcome};
 
 /// Why the report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -136,24 +137,57 @@ pub(crate) fn keep_schema_attributes(xml: &str) -> String {
     format!("{}{kept}{}", &xml[..start], &xml[end..])
 }
 
-/// Writes the report atomically: a temporary file beside it, then a rename.
+/// Writes the report atomically (see [`super::write`]).
 pub fn write(path: &Path, xml: &str) -> Result<(), JunitError> {
-    let fail = |e: std::io::Error| JunitError::Write { path: path.display().to_string(), message: e.to_string() };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(fail)?;
+    super::write::write_atomically(path, xml.as_bytes())
+        .map_err(|e| JunitError::Write { path: path.display().to_string(), message: e.to_string() })
+}
+
+/// The JUnit file as a reporter: collects every finished scenario (and, on cancellation, those cut
+/// short) and writes the file when the run finishes.
+pub struct JunitReporter {
+    path: std::path::PathBuf,
+    outcomes: Vec<ScenarioOutcome>,
+    running: Vec<String>,
+    interrupted: Vec<Interrupted>,
+}
+
+impl JunitReporter {
+    pub fn new(path: &Path) -> JunitReporter {
+        JunitReporter { path: path.to_path_buf(), outcomes: Vec::new(), running: Vec::new(), interrupted: Vec::new() }
     }
-    let temporary = path.with_extension(format!("xml.tmp-{}", std::process::id()));
-    std::fs::write(&temporary, xml).map_err(fail)?;
-    std::fs::rename(&temporary, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temporary);
-        fail(e)
-    })
+}
+
+impl Reporter for JunitReporter {
+    fn handle(&mut self, event: &Event<'_>) -> Result<(), ReportError> {
+        match event {
+            Event::ScenarioStarted { test_name } => self.running.push((*test_name).to_owned()),
+            Event::ScenarioFinished { outcome } => {
+                self.running.retain(|name| name != &outcome.test_name);
+                self.outcomes.push((*outcome).clone());
+            }
+            Event::Cancelled { reason } => {
+                for test_name in self.running.drain(..) {
+                    self.interrupted.push(Interrupted { test_name, reason: (*reason).to_owned() });
+                }
+            }
+            Event::RunFinished { duration, .. } => {
+                self.outcomes.sort_by(|a, b| a.test_name.cmp(&b.test_name));
+                let written =
+                    to_xml(&self.outcomes, &self.interrupted, *duration).and_then(|xml| write(&self.path, &xml));
+                written.map_err(|e| ReportError(e.to_string()))?;
+                eprintln!("JUnit report: {}", self.path.display());
+            }
+            Event::RunStarted { .. } | Event::Phase { .. } | Event::Tick => {}
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::outcome::{Failure, LogTail};
+    use crate::outcome::{Failure, LogTail};
     use crate::scenario::Where;
     use std::sync::Arc;
 

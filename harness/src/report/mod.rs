@@ -1,10 +1,12 @@
 //! Outcomes in, text out: the failure message people read (console and JUnit share it) and the JUnit file.
 
+pub mod console;
 pub mod junit;
+pub mod write;
 
 use std::fmt::Write as _;
 
-use crate::run::outcome::{FailureKind, ScenarioOutcome};
+use crate::outcome::{FailureKind, ScenarioOutcome};
 
 /// Container output made safe to print: ANSI escape sequences (colours, cursor moves) removed, other
 /// control characters (NUL, a lone ESC) shown as escapes, so that a container cannot repaint the terminal

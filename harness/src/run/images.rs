@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
+use super::RunContext;
 use super::cancel::Cancellation;
 use crate::engine::Engine;
-use crate::engine::build::{BuildError, BuildRequest, context_tar, find_dockerfile};
+use crate::engine::build::{BuildError, BuildProgressSink, BuildRequest, context_tar, find_dockerfile};
 use crate::engine::labels::{RunId, short_hash, slug};
 use crate::scenario::plan::PlannedImage;
 
@@ -27,22 +28,22 @@ fn build_key(image: &PlannedImage) -> String {
 
 impl ImageCache {
     /// The image's tag, building it first if no scenario of this run has.
-    pub async fn get(
-        &self,
-        engine: &Engine,
-        run: &RunId,
-        cancellation: &Cancellation,
-        image: &PlannedImage,
-    ) -> BuildResult {
+    pub async fn get(&self, ctx: &RunContext, image: &PlannedImage, progress: BuildProgressSink) -> BuildResult {
         let cell = {
             let mut builds = self.builds.lock().unwrap_or_else(|p| p.into_inner());
             builds.entry(build_key(image)).or_default().clone()
         };
-        cell.get_or_init(|| build(engine, run, cancellation, image)).await.clone()
+        cell.get_or_init(|| build(&ctx.engine, &ctx.run, &ctx.cancellation, image, progress)).await.clone()
     }
 }
 
-async fn build(engine: &Engine, run: &RunId, cancellation: &Cancellation, image: &PlannedImage) -> BuildResult {
+async fn build(
+    engine: &Engine,
+    run: &RunId,
+    cancellation: &Cancellation,
+    image: &PlannedImage,
+    progress: BuildProgressSink,
+) -> BuildResult {
     let dockerfile = find_dockerfile(&image.context, &image.dockerfile).map_err(Arc::new)?;
     let context = image.context.clone();
     let dockerfile_in_tar = dockerfile.clone();
@@ -59,6 +60,7 @@ async fn build(engine: &Engine, run: &RunId, cancellation: &Cancellation, image:
         target: image.target.clone(),
         tag: tag.clone(),
         labels: run.labels(None),
+        progress,
     };
     // An interrupted run drops its builds: the engine then stops the build's container and removes it.
     let built = tokio::select! {

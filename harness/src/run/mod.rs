@@ -1,10 +1,9 @@
-//! The executor: a planned scenario in, a [`outcome::ScenarioOutcome`] out. Each scenario gets its own
+//! The executor: a planned scenario in, a [`crate::outcome::ScenarioOutcome`] out. Each scenario gets its own
 //! network, volumes and containers (a [`scope::Scope`]) that are removed whatever happens; images are
 //! built once per run ([`images::ImageCache`]).
 
 pub mod cancel;
 pub mod images;
-pub mod outcome;
 pub mod policy;
 pub mod ready;
 pub mod scope;
@@ -16,14 +15,16 @@ use std::time::{Duration, Instant};
 
 use crate::diagnose;
 use crate::engine::build::BuildError;
+use crate::engine::build::BuildProgressSink;
 use crate::engine::container::{ContainerConfig, DEFAULT_NETWORK, MountConfig};
 use crate::engine::labels::RunId;
 use crate::engine::watch::EngineWatch;
 use crate::engine::{Engine, EngineError};
+use crate::outcome::events::{Event, Events, Phase};
+use crate::outcome::{BuildOutcome, Failure, FailureKind, LogTail, ScenarioOutcome, StepOutcome, StepStatus};
 use crate::scenario::plan::{ImageRef, Mount, PlannedContainer, PlannedScenario};
 use crate::scenario::{Step, Where};
 use cancel::Cancellation;
-use outcome::{BuildOutcome, Failure, FailureKind, LogTail, ScenarioOutcome, StepOutcome, StepStatus};
 use policy::{Keep, LoneContainerNetwork, OnFailure, Policy};
 use scope::Scope;
 
@@ -42,6 +43,8 @@ pub struct RunContext {
     pub cancellation: Cancellation,
     /// Says when the engine stops answering, so that every running scenario ends at once.
     pub watch: EngineWatch,
+    /// Where the run's events go: every reporter.
+    pub events: Events,
 }
 
 impl RunContext {
@@ -51,6 +54,7 @@ impl RunContext {
         run: RunId,
         policy: Policy,
         cancellation: Cancellation,
+        events: Events,
         runtime: &tokio::runtime::Handle,
     ) -> RunContext {
         let http = reqwest::Client::builder()
@@ -59,7 +63,7 @@ impl RunContext {
             .build()
             .unwrap_or_default();
         let watch = EngineWatch::start(&engine, runtime);
-        RunContext { engine, run, images: images::ImageCache::default(), http, policy, cancellation, watch }
+        RunContext { engine, run, images: images::ImageCache::default(), http, policy, cancellation, watch, events }
     }
 
     /// Why the engine is gone, once it is: from then on no engine call is worth making.
@@ -128,8 +132,23 @@ enum Ending {
 }
 
 /// Runs one scenario to its end and cleans up after it.
+/// Emits the scenario's events on the way: started, each phase, finished (unless the run was cancelled:
+/// then the driver reports it cut short).
 pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) -> ScenarioOutcome {
     let started = Instant::now();
+    ctx.events.emit(&Event::ScenarioStarted { test_name: &scenario.test_name });
+    let outcome = run_scenario_unreported(&ctx, &scenario, started).await;
+    if !ctx.cancellation.is_cancelled() {
+        ctx.events.emit(&Event::ScenarioFinished { outcome: &outcome });
+    }
+    outcome
+}
+
+async fn run_scenario_unreported(
+    ctx: &Arc<RunContext>,
+    scenario: &Arc<PlannedScenario>,
+    started: Instant,
+) -> ScenarioOutcome {
     let mut scope = Scope::new(&ctx.engine, &ctx.run, &ctx.cancellation, &scenario.test_name);
     if ctx.policy.keep == Keep::FailedScenarios {
         scope.labels.insert(crate::engine::labels::KEEP.to_owned(), "true".to_owned());
@@ -138,7 +157,7 @@ pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) 
     // Builds have their own time limits (`build.timeout`), so the scenario's limit starts after them.
     lock(&progress).current = Some((scenario.at.clone(), "build of the scenario's images".to_owned()));
     let resolved = tokio::select! {
-        resolved = resolve_images(&ctx, &scenario) => Ok(resolved),
+        resolved = resolve_images(ctx, scenario) => Ok(resolved),
         reason = ctx.watch.lost() => Err(reason),
     };
     let (ending, builds) = match resolved {
@@ -161,7 +180,7 @@ pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) 
     };
     let mut progress = std::mem::take(&mut *lock(&progress));
     let ending = match ending {
-        Ending::Finished(result) if engine_failed(&ctx, progress.failure.as_ref()).await => {
+        Ending::Finished(result) if engine_failed(ctx, progress.failure.as_ref()).await => {
             match ctx.engine_lost() {
                 Some(reason) => {
                     // The step that met the dying engine is what the scenario was doing.
@@ -206,10 +225,11 @@ pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) 
             progress.failure = Some(error("the container engine to keep answering", reason));
         }
     }
+    ctx.events.emit(&Event::Phase { test_name: &scenario.test_name, phase: Phase::Finishing });
     let engine_lost = ctx.engine_lost().is_some();
     let mut logs = Vec::new();
     if progress.failure.is_some() && !engine_lost {
-        for (name, live) in ordered_containers(&scope, &scenario) {
+        for (name, live) in ordered_containers(&scope, scenario) {
             let lines =
                 ctx.engine.logs(&live.id, Some(LOG_TAIL_LINES)).await.unwrap_or_else(|e| format!("(no log: {e})"));
             logs.push(LogTail { container: name, lines });
@@ -217,7 +237,7 @@ pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) 
     }
     let mut kept = Vec::new();
     if ctx.policy.keep == Keep::FailedScenarios && progress.failure.is_some() {
-        kept = describe_kept(&scope, &scenario);
+        kept = describe_kept(&scope, scenario);
     } else if engine_lost {
         // Nothing can be removed without an engine; the next run's sweep removes what is left.
     } else if let Err(e) = scope.cleanup().await {
@@ -296,7 +316,7 @@ async fn resolve_images(ctx: &RunContext, scenario: &PlannedScenario) -> (Resolv
     for container in &scenario.containers {
         let at = container.ready.as_ref().map_or_else(|| scenario.at.clone(), |r| r.at.clone());
         let what = format!("start of container `{}`", container.name);
-        let result = resolve_image(ctx, container).await.map_err(|h| {
+        let result = resolve_image(ctx, &scenario.test_name, container).await.map_err(|h| {
             let (halt, at, what) = attribute(h, at, &what);
             halt.into_failure(at, what)
         });
@@ -334,6 +354,8 @@ async fn scenario_body(
         let what = format!("start of container `{}`", container.name);
         let at = container.ready.as_ref().map_or_else(|| scenario.at.clone(), |r| r.at.clone());
         set_current(&at, what.clone());
+        let phase = Phase::StartingContainer { container: &container.name, at: &at };
+        ctx.events.emit(&Event::Phase { test_name: &scenario.test_name, phase });
         let image = match images.remove(&container.name) {
             Some(Ok(image)) => image,
             Some(Err(failure)) => {
@@ -380,6 +402,9 @@ async fn scenario_body(
     for (index, planned) in scenario.steps.iter().enumerate() {
         let what = format!("step {} of {total} ({})", index + 1, planned.step.summary());
         set_current(&planned.at, what.clone());
+        let summary = planned.step.summary();
+        let phase = Phase::Step { index: index + 1, total, summary: &summary, at: &planned.at };
+        ctx.events.emit(&Event::Phase { test_name: &scenario.test_name, phase });
         let step_started = Instant::now();
         let result = match planned.step.container().and_then(|c| unavailable.get(c).map(|why| (c, why))) {
             Some((name, why)) => Err(Halt::check(format!("container `{name}` to run this step on"), why.clone())),
@@ -440,10 +465,16 @@ impl<T: Into<Halt>> From<T> for ImageOrHalt {
     }
 }
 
-async fn resolve_image(ctx: &RunContext, container: &PlannedContainer) -> Result<String, ImageOrHalt> {
+async fn resolve_image(ctx: &RunContext, test_name: &str, container: &PlannedContainer) -> Result<String, ImageOrHalt> {
     match &container.image {
         ImageRef::Built(image) => {
-            ctx.images.get(&ctx.engine, &ctx.run, &ctx.cancellation, image).await.map_err(|err| {
+            ctx.events.emit(&Event::Phase { test_name, phase: Phase::Building { image: &image.name } });
+            let (events, test_name, name) = (ctx.events.clone(), test_name.to_owned(), image.name.clone());
+            let progress = BuildProgressSink::new(move |line| {
+                let phase = Phase::BuildProgress { image: &name, line };
+                events.emit(&Event::Phase { test_name: &test_name, phase });
+            });
+            ctx.images.get(ctx, image, progress).await.map_err(|err| {
                 let log = err.log().unwrap_or_default();
                 let tail: Vec<&str> = log.lines().collect();
                 let tail = tail[tail.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");

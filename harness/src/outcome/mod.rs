@@ -1,5 +1,8 @@
-//! What running a scenario gave: the contract between the runner and every reporter.
+//! What running a scenario gave: the contract between the runner and every reporter ([`events`] carries
+//! them, as they happen).
 //! A check that did not hold is data here (`Failed`), not an `Err`.
+
+pub mod events;
 
 use std::time::Duration;
 
