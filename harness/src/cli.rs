@@ -32,6 +32,10 @@ pub enum Command {
         /// the current directory when it holds the scenario file, else the scenario file's folder).
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
+        /// Also write a report in FORMAT (`json`) to FILE: every scenario, step, expectation, actual,
+        /// diagnosis and log tail (schema: `seatrial schema --report`).
+        #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"])]
+        report: Vec<String>,
         /// Scenario paths, then libtest's arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "PATH|LIBTEST-ARG")]
         args: Vec<String>,
@@ -67,7 +71,11 @@ pub enum Command {
         check: bool,
     },
     /// Print the JSON Schema of scenario files, for editors (yaml-language-server) and validators.
-    Schema,
+    Schema {
+        /// The schema of `--report json` files instead.
+        #[arg(long)]
+        report: bool,
+    },
     /// Remove what interrupted or killed runs left on the engine.
     Clean {
         /// List what would be removed, remove nothing.
@@ -90,6 +98,10 @@ pub struct RunWords {
     pub junit: Option<PathBuf>,
     pub keep: bool,
     pub root: Option<PathBuf>,
+    /// `--report FORMAT FILE`, in order.
+    pub reports: Vec<(String, PathBuf)>,
+    /// Set when `--report` lacks its FORMAT or FILE.
+    pub incomplete_report: bool,
 }
 
 /// Splits `run`'s words into scenario paths, seatrial's own flags and libtest's arguments.
@@ -97,8 +109,19 @@ pub fn split_run_args(words: &[String]) -> RunWords {
     let mut out = RunWords::default();
     let mut value_expected = false;
     let mut own_value: Option<&str> = None;
+    let mut report: Vec<String> = Vec::new();
+    let mut report_words = 0;
     for word in words {
-        if let Some(flag) = own_value.take() {
+        if report_words > 0 {
+            report.push(word.clone());
+            report_words -= 1;
+            if report_words == 0 {
+                out.reports.push((report[0].clone(), PathBuf::from(&report[1])));
+                report.clear();
+            }
+        } else if word == "--report" {
+            report_words = 2;
+        } else if let Some(flag) = own_value.take() {
             let value = Some(PathBuf::from(word));
             if flag == "--junit" { out.junit = value } else { out.root = value }
         } else if word == "--junit" || word == "--root" {
@@ -121,13 +144,33 @@ pub fn split_run_args(words: &[String]) -> RunWords {
             out.libtest.push(word.clone());
         }
     }
+    out.incomplete_report = report_words > 0;
     out
 }
 
 pub fn main_with(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Run { junit, keep, root, args } => {
-            let words = split_run_args(&args);
+        Command::Run { junit, keep, root, report, args } => {
+            let mut words = split_run_args(&args);
+            if words.incomplete_report {
+                eprintln!("error: `--report` takes a format and a file: `--report json reports/run.json`");
+                return ExitCode::from(exit_codes::INVALID_INPUT);
+            }
+            let mut reports: Vec<(String, PathBuf)> =
+                report.chunks(2).map(|pair| (pair[0].clone(), PathBuf::from(&pair[1]))).collect();
+            reports.append(&mut words.reports);
+            let mut json = None;
+            for (format, file) in reports {
+                match format.as_str() {
+                    "json" => json = Some(file),
+                    other => {
+                        eprintln!(
+                            "error: unknown report format `{other}`: the formats are `json` (JUnit is `--junit FILE`)"
+                        );
+                        return ExitCode::from(exit_codes::INVALID_INPUT);
+                    }
+                }
+            }
             let (mut paths, libtest) = (words.paths, words.libtest);
             let junit = words.junit.unwrap_or(junit);
             let keep = keep || words.keep;
@@ -144,7 +187,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
                     return ExitCode::from(exit_codes::INVALID_INPUT);
                 }
             };
-            run_suite(&arguments, &SuiteOptions { paths, junit: Some(junit), keep, root })
+            run_suite(&arguments, &SuiteOptions { paths, junit: Some(junit), keep, root, json })
         }
         Command::Check { paths, root } => crate::check_files(
             &paths,
@@ -160,8 +203,11 @@ pub fn main_with(cli: Cli) -> ExitCode {
                 check_only: check,
             })
         }
-        Command::Schema => {
-            println!("{}", crate::scenario::schema_json());
+        Command::Schema { report } => {
+            match report {
+                true => println!("{}", crate::report::json::schema_json()),
+                false => println!("{}", crate::scenario::schema_json()),
+            }
             ExitCode::SUCCESS
         }
         Command::Clean { dry_run, run } => crate::clean(dry_run, run),
@@ -174,15 +220,29 @@ mod tests {
 
     #[test]
     fn splits_paths_flags_and_libtest_arguments() {
-        let words: Vec<String> =
-            ["src", "--junit", "out.xml", "--test-threads", "src", "--exact", "name", "--keep", "--root", "."]
-                .map(String::from)
-                .into();
+        let words: Vec<String> = [
+            "src",
+            "--junit",
+            "out.xml",
+            "--test-threads",
+            "src",
+            "--exact",
+            "name",
+            "--keep",
+            "--root",
+            ".",
+            "--report",
+            "json",
+            "r.json",
+        ]
+        .map(String::from)
+        .into();
         let split = split_run_args(&words);
         assert_eq!(split.paths, vec![PathBuf::from("src")]);
         assert_eq!(split.junit, Some(PathBuf::from("out.xml")));
         assert!(split.keep);
         assert_eq!(split.root, Some(PathBuf::from(".")));
+        assert_eq!(split.reports, vec![("json".to_owned(), PathBuf::from("r.json"))]);
         assert_eq!(split.libtest, vec!["--test-threads", "src", "--exact", "name"]);
     }
 }

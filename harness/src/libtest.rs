@@ -12,6 +12,8 @@ use libtest_mimic::{Arguments, Trial};
 use crate::exit_code;
 use crate::outcome::events::{Event, Events, Reporter};
 use crate::report::console::LiveConsole;
+use crate::report::github::GithubReporter;
+use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
 use crate::run::policy::{Keep, Policy};
 use crate::run::{self, RunContext};
@@ -27,6 +29,8 @@ pub struct SuiteOptions {
     /// The project folder build contexts must stay in (`--root`); `None`: found from `.git` or the
     /// current directory (see `scenario::paths::project_for`).
     pub root: Option<PathBuf>,
+    /// Where to write the JSON report (`--report json FILE`); `None`: none.
+    pub json: Option<PathBuf>,
 }
 
 /// How often reporters get a [`Event::Tick`] to show long phases live.
@@ -57,6 +61,12 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
     let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(LiveConsole::default())];
     if let Some(path) = &options.junit {
         reporters.push(Box::new(JunitReporter::new(path)));
+    }
+    if let Some(path) = &options.json {
+        reporters.push(Box::new(JsonReporter::new(path)));
+    }
+    if let Some(github) = GithubReporter::from_environment() {
+        reporters.push(Box::new(github));
     }
     let events = Events::new(reporters);
     events.emit(&Event::RunStarted { run_id: &session.run_id.id, scenarios: scenarios.len() });

@@ -87,6 +87,19 @@ fn the_committed_schema_is_current() {
     );
 }
 
+/// The same for the schema of `--report json` files.
+#[test]
+fn the_committed_report_schema_is_current() {
+    let out = seatrial(&["schema", "--report"]);
+    assert!(out.status.success());
+    let committed =
+        std::fs::read_to_string(workspace().join("seatrial-report.schema.json")).expect("seatrial-report.schema.json");
+    assert!(
+        committed == String::from_utf8_lossy(&out.stdout),
+        "seatrial-report.schema.json is stale: run `cargo run -- schema --report > seatrial-report.schema.json`"
+    );
+}
+
 #[test]
 fn every_field_of_the_schema_has_a_description() {
     let schema: serde_json::Value = serde_json::from_slice(&seatrial(&["schema"]).stdout).expect("the schema is JSON");

@@ -49,11 +49,29 @@ fn failing_scenarios_fail_at_the_right_step_with_the_right_message() {
     require_engine();
     let report = tempfile::tempdir().expect("a temporary folder");
     let junit = report.path().join("junit.xml");
-    let child = spawn_run(Path::new("harness/tests/failing"), &junit, &[]);
+    let json = report.path().join("run.json");
+    let step_summary = report.path().join("summary.md");
+    // As under GitHub Actions, with every report asked for: they all tell the same run.
+    let child = support::seatrial()
+        .arg("run")
+        .arg("harness/tests/failing")
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--report")
+        .arg("json")
+        .arg(&json)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", workspace())
+        .env("GITHUB_STEP_SUMMARY", &step_summary)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("seatrial starts");
     let pid = child.id();
     let out = child.wait_with_output().expect("seatrial ends");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "some scenarios fail, so exit 1:\n{stdout}");
+    check_github_and_json_reports(&stdout, &step_summary, &json);
     assert!(stdout.contains("0 passed; 12 failed"), "every scenario in failing/ fails:\n{stdout}");
     let sections = failure_sections(&stdout);
     assert_eq!(sections.len(), 12, "{stdout}");
@@ -75,6 +93,41 @@ fn failing_scenarios_fail_at_the_right_step_with_the_right_message() {
     assert!(classic.contains("/app/db.sqlite3"), "{classic}");
     validate_junit(&junit);
     assert_eq!(leftovers(pid), Vec::<String>::new(), "the run must remove everything it made");
+}
+
+/// One `::error` annotation per failed scenario (testing stops at the first failure), at the failing
+/// step's line and column; the step summary; and a JSON report that its committed schema accepts.
+fn check_github_and_json_reports(stdout: &str, step_summary: &Path, json: &Path) {
+    let annotations: Vec<&str> = stdout.lines().filter(|l| l.starts_with("::error ")).collect();
+    assert_eq!(annotations.len(), 12, "{stdout}");
+    assert!(
+        annotations.iter().any(|a| a.starts_with(
+            "::error file=harness/tests/failing/recreate.yaml,line=19,col=9,title=recreate%3A%3Anotes are lost on \
+             re-creation%3A step 3 of 3"
+        )),
+        "{annotations:#?}"
+    );
+    let summary = std::fs::read_to_string(step_summary).expect("the step summary was written");
+    assert!(summary.starts_with("### seatrial: 0 passed, 12 failed"), "{summary}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).expect("the JSON report")).expect("JSON");
+    assert_eq!(
+        report["summary"]["failed"].as_u64().unwrap_or(0) + report["summary"]["errors"].as_u64().unwrap_or(0),
+        12
+    );
+    let recreate = report["scenarios"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["test_name"] == "recreate::notes are lost on re-creation"))
+        .expect("the recreate scenario is in the report");
+    assert_eq!(recreate["failure"]["at"]["line"], 19, "{recreate:#}");
+    assert!(recreate["logs"].as_array().is_some_and(|logs| !logs.is_empty()), "{recreate:#}");
+    let validated = std::process::Command::new("check-jsonschema")
+        .arg("--schemafile")
+        .arg(workspace().join("seatrial-report.schema.json"))
+        .arg(json)
+        .output()
+        .expect("check-jsonschema must be installed: `pip install check-jsonschema` (.ci/run does it)");
+    assert!(validated.status.success(), "{}", String::from_utf8_lossy(&validated.stdout));
 }
 
 fn write_scenario(dir: &Path, text: &str) -> std::path::PathBuf {

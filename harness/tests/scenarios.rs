@@ -10,6 +10,7 @@ fn main() -> std::process::ExitCode {
         // Set SEATRIAL_JUNIT to also get seatrial's JUnit report (nextest writes its own).
         junit: std::env::var_os("SEATRIAL_JUNIT").map(Into::into),
         keep: false,
+        json: None,
         // The workspace is the project that build contexts stay in, also in a copy without `.git`.
         root: Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")),
     };

@@ -18,6 +18,7 @@ pub enum Event<'a> {
     },
     ScenarioStarted {
         test_name: &'a str,
+        at: &'a Where,
     },
     /// What a scenario is doing now.
     Phase {

@@ -65,7 +65,7 @@ fn describe(phase: &Phase<'_>) -> Option<String> {
 impl Reporter for LiveConsole {
     fn handle(&mut self, event: &Event<'_>) -> Result<(), ReportError> {
         match event {
-            Event::ScenarioStarted { test_name } => self.set(test_name, "starting".to_owned()),
+            Event::ScenarioStarted { test_name, .. } => self.set(test_name, "starting".to_owned()),
             Event::Phase { test_name, phase: Phase::BuildProgress { line, .. } } => {
                 if let Some(current) = self.running.get_mut(*test_name) {
                     current.detail = Some((*line).to_owned());
@@ -97,7 +97,8 @@ mod tests {
     #[test]
     fn a_long_phase_is_shown_with_its_build_progress_then_repeated_less_often() {
         let mut console = LiveConsole::default();
-        console.handle(&Event::ScenarioStarted { test_name: "app::notes" }).unwrap();
+        let at = crate::scenario::Where { file: std::path::Path::new("app.yaml").into(), loc: None };
+        console.handle(&Event::ScenarioStarted { test_name: "app::notes", at: &at }).unwrap();
         console.handle(&Event::Phase { test_name: "app::notes", phase: Phase::Building { image: "app" } }).unwrap();
         let line = Phase::BuildProgress { image: "app", line: "[2/5] RUN pip install -r requirements.txt" };
         console.handle(&Event::Phase { test_name: "app::notes", phase: line }).unwrap();

@@ -161,7 +161,7 @@ impl JunitReporter {
 impl Reporter for JunitReporter {
     fn handle(&mut self, event: &Event<'_>) -> Result<(), ReportError> {
         match event {
-            Event::ScenarioStarted { test_name } => self.running.push((*test_name).to_owned()),
+            Event::ScenarioStarted { test_name, .. } => self.running.push((*test_name).to_owned()),
             Event::ScenarioFinished { outcome } => {
                 self.running.retain(|name| name != &outcome.test_name);
                 self.outcomes.push((*outcome).clone());

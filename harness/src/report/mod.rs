@@ -1,6 +1,8 @@
 //! Outcomes in, text out: the failure message people read (console and JUnit share it) and the JUnit file.
 
 pub mod console;
+pub mod github;
+pub mod json;
 pub mod junit;
 pub mod write;
 

@@ -136,7 +136,7 @@ enum Ending {
 /// then the driver reports it cut short).
 pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) -> ScenarioOutcome {
     let started = Instant::now();
-    ctx.events.emit(&Event::ScenarioStarted { test_name: &scenario.test_name });
+    ctx.events.emit(&Event::ScenarioStarted { test_name: &scenario.test_name, at: &scenario.at });
     let outcome = run_scenario_unreported(&ctx, &scenario, started).await;
     if !ctx.cancellation.is_cancelled() {
         ctx.events.emit(&Event::ScenarioFinished { outcome: &outcome });
