@@ -2,6 +2,7 @@
 //! network, volumes and containers (a [`scope::Scope`]) that are removed whatever happens; images are
 //! built once per run ([`images::ImageCache`]).
 
+pub mod http_answer;
 pub mod images;
 pub mod outcome;
 pub mod ready;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
+use super::http_answer::NoAnswer;
 use super::scope::Scope;
 use super::{Halt, RunContext};
 use crate::diagnose;
@@ -223,8 +224,9 @@ async fn probe(
     match check {
         ReadyCheck::Http { port, path, status } => {
             let url = format!("http://127.0.0.1:{}{path}", host_port(port)?);
+            let timeout = Duration::from_secs(2);
             let answer =
-                ctx.http.get(&url).timeout(Duration::from_secs(2)).send().await.map_err(|e| describe_error(&e))?;
+                ctx.http.get(&url).timeout(timeout).send().await.map_err(|e| NoAnswer::of(&e, timeout).to_string())?;
             let code = answer.status().as_u16();
             let good = status.map_or((200..400).contains(&code), |s| s == code);
             if good { Ok(()) } else { Err(format!("GET {path} answered {code}")) }
@@ -258,30 +260,5 @@ async fn tcp_answers(host_port: u16) -> Result<(), String> {
         Err(_) | Ok(Ok(1..)) => Ok(()),
         Ok(Ok(_)) => Err("the connection was closed at once: nothing listens behind the published port".into()),
         Ok(Err(e)) => Err(e.to_string()),
-    }
-}
-
-/// What went wrong with a request, in words that do not depend on timing: the raw transport error says
-/// "reset by peer" or "closed before message completed" for the same cause, depending on the race.
-pub fn describe_error(err: &reqwest::Error) -> String {
-    if err.is_timeout() {
-        return "no answer before the timeout".to_owned();
-    }
-    let mut chain = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    let lower = chain.to_ascii_lowercase();
-    if lower.contains("refused") {
-        "the connection was refused".to_owned()
-    } else if lower.contains("reset") || lower.contains("closed") || lower.contains("connection error") {
-        "the connection was closed without an HTTP answer".to_owned()
-    } else if err.is_decode() || err.is_body() {
-        format!("the answer could not be read: {chain}")
-    } else {
-        chain
     }
 }
