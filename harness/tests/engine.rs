@@ -220,8 +220,10 @@ scenarios:
 }
 
 /// Readiness gives up early only on a server that will never answer. A slow starter on a scenario's own
-/// network (where the engine's DNS server listens inside the container on 127.0.0.11) and a server
-/// that opens another port seconds before its own are both waited for.
+/// network (where the engine's DNS server listens inside the container on 127.0.0.11), a server
+/// that opens another port seconds before its own, and one that listens 26 s before it accepts (the
+/// probes' connections wait in its accept queue, unanswered, as gunicorn's do while its workers
+/// import the app) are all waited for.
 #[test]
 fn readiness_waits_for_slow_starters_and_gives_up_on_hopeless_servers() {
     require_engine();
@@ -252,6 +254,25 @@ scenarios:
         command: [sh, -c, "httpd -p 9000 -h /etc; sleep 4; exec httpd -f -p 8080 -h /etc"]
         ready: { http: { port: 8080, path: /passwd }, timeout: 30s }
 
+  - name: listens long before it accepts
+    containers:
+      web:
+        image: python:3.11-slim
+        ports: [8080]
+        command:
+          - python
+          - -c
+          - |
+            import socket, time
+            listener = socket.create_server(("0.0.0.0", 8080), backlog=64)
+            time.sleep(26)
+            while True:
+                connection, _ = listener.accept()
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                connection.close()
+        ready: { http: { port: 8080, path: / }, timeout: 60s }
+
   - name: only a wrong port
     containers:
       web:
@@ -270,12 +291,12 @@ scenarios:
 "#,
     );
     let junit = dir.path().join("junit.xml");
-    let child = spawn_run(&scenario, &junit, &["--test-threads", "4"]);
+    let child = spawn_run(&scenario, &junit, &["--test-threads", "5"]);
     let pid = child.id();
     let out = child.wait_with_output().expect("seatrial ends");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    for passes in ["slow start on its own network", "another port first"] {
+    for passes in ["slow start on its own network", "another port first", "listens long before it accepts"] {
         let line = stdout.lines().find(|l| l.starts_with(&format!("test slow::{passes} "))).unwrap_or_default();
         assert!(line.ends_with("... ok"), "{passes} must pass:\n{stdout}");
     }

@@ -65,8 +65,9 @@ pub fn parse_proc_net_tcp(table: &str) -> Vec<Listener> {
     listeners
 }
 
-/// The sockets the container listens on, or `None` when neither way could read them.
-pub async fn listeners(engine: &Engine, container_id: &str, pid: i64) -> Option<Vec<Listener>> {
+/// The `/proc/net/tcp` and `tcp6` tables of the container's network namespace, or `None` when neither
+/// way could read them.
+async fn tcp_tables(engine: &Engine, container_id: &str, pid: i64) -> Option<Vec<String>> {
     if pid > 0 {
         let tcp = std::fs::read_to_string(format!("/proc/{pid}/net/tcp"));
         let tcp6 = std::fs::read_to_string(format!("/proc/{pid}/net/tcp6")).unwrap_or_default();
@@ -77,9 +78,7 @@ pub async fn listeners(engine: &Engine, container_id: &str, pid: i64) -> Option<
             && engine.is_local()
             && ours
         {
-            let mut found = parse_proc_net_tcp(&tcp);
-            found.extend(parse_proc_net_tcp(&tcp6));
-            return Some(found);
+            return Some(vec![tcp, tcp6]);
         }
     }
     let cmd = ["cat", "/proc/net/tcp", "/proc/net/tcp6"].map(str::to_owned);
@@ -87,11 +86,39 @@ pub async fn listeners(engine: &Engine, container_id: &str, pid: i64) -> Option<
     if output.stdout.is_empty() {
         return None;
     }
-    let mut found = Vec::new();
-    for table in output.stdout.split("  sl").filter(|t| !t.trim().is_empty()) {
-        found.extend(parse_proc_net_tcp(&format!("  sl{table}")));
+    Some(output.stdout.split("  sl").filter(|t| !t.trim().is_empty()).map(|t| format!("  sl{t}")).collect())
+}
+
+/// The sockets the container listens on, or `None` when neither way could read them.
+pub async fn listeners(engine: &Engine, container_id: &str, pid: i64) -> Option<Vec<Listener>> {
+    let tables = tcp_tables(engine, container_id, pid).await?;
+    Some(tables.iter().flat_map(|table| parse_proc_net_tcp(table)).collect())
+}
+
+/// How many connections to `port` the kernel has completed and the server has not accepted yet: for a
+/// LISTEN socket, the `rx_queue` column counts its accept queue. `None` when nothing listens on `port`.
+pub fn parse_accept_queue(table: &str, port: u16) -> Option<u32> {
+    let mut queued = None;
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(local), Some(state), Some(queues)) = (fields.get(1), fields.get(3), fields.get(4)) else { continue };
+        let listens_on_port =
+            local.rsplit_once(':').is_some_and(|(_, port_hex)| u16::from_str_radix(port_hex, 16) == Ok(port));
+        if *state != "0A" || !listens_on_port {
+            continue;
+        }
+        let Some(Ok(waiting)) = queues.split_once(':').map(|(_, rx)| u32::from_str_radix(rx, 16)) else { continue };
+        queued = Some(queued.unwrap_or(0) + waiting);
     }
-    Some(found)
+    queued
+}
+
+/// The connections waiting on `port` to be accepted by the server in the container (see
+/// [`parse_accept_queue`]), or `None` when they could not be read or nothing listens there. A server
+/// that is still starting leaves them waiting; one that accepts them and never answers does not.
+pub async fn waiting_to_be_accepted(engine: &Engine, container_id: &str, pid: i64, port: u16) -> Option<u32> {
+    let tables = tcp_tables(engine, container_id, pid).await?;
+    tables.iter().filter_map(|table| parse_accept_queue(table, port)).reduce(|a, b| a + b)
 }
 
 /// Why port `port` does not answer through its published port, judged from what the container listens on.
@@ -135,6 +162,15 @@ mod tests {
         assert_eq!(found[1], Listener { address: Ipv4Addr::UNSPECIFIED.into(), port: 5000 });
         let six = parse_proc_net_tcp(TCP6);
         assert_eq!(six, vec![Listener { address: Ipv6Addr::LOCALHOST.into(), port: 8080 }]);
+    }
+
+    #[test]
+    fn the_accept_queue_of_a_listening_port_is_its_rx_queue() {
+        // Port 8080 with 3 connections the server has not accepted; one it has, with 78 bytes unread.
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue\n   0: 00000000:1F90 00000000:0000 0A 00000000:00000003 00:00000000\n   1: 0200A8C0:1F90 0100A8C0:B0B0 01 00000000:0000004E 00:00000000\n";
+        assert_eq!(parse_accept_queue(table, 8080), Some(3));
+        assert_eq!(parse_accept_queue(TCP, 8000), Some(0));
+        assert_eq!(parse_accept_queue(TCP, 9000), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! built once per run ([`images::ImageCache`]).
 
 pub mod cancel;
+pub mod http_answer;
 pub mod images;
 pub mod policy;
 pub mod ready;

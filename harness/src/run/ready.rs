@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
+use super::http_answer::NoAnswer;
 use super::scope::Scope;
 use super::{Halt, RunContext};
 use crate::diagnose;
@@ -14,8 +15,15 @@ use crate::scenario::plan::{Ready, ReadyCheck};
 pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// The pause between probes once a wait has lasted 2 s.
 const SLOW_POLL_INTERVAL: Duration = Duration::from_millis(200);
-/// How long a server may answer every probe with the same 4xx before the wait gives up.
+/// How long a server may answer every probe with the same 4xx, or with the same answer that is no HTTP
+/// the client can read, before the wait gives up.
 const REFUSED_AFTER: Duration = Duration::from_secs(6);
+/// How long a server may accept every probe's connection and answer none before the wait gives up,
+/// when no connection waits on the port to be accepted (which a server still starting leaves). Longer:
+/// a threaded server may accept at once and answer only after a slow first import (Django's URLconf).
+const SILENT_AFTER: Duration = Duration::from_secs(20);
+/// How long one HTTP probe waits for its answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn describe(check: &ReadyCheck) -> String {
     match check {
@@ -90,37 +98,51 @@ pub async fn wait_ready(
     let mut hopeless = HopelessWatch::default();
     let started = Instant::now();
     let since = crate::engine::container::unix_seconds().saturating_sub(1);
-    // The same client error (4xx) to every probe: the server is up and refuses the request itself.
-    let mut refusing: Option<(Instant, String)> = None;
+    // The same answer to every probe that waiting does not change (a 4xx, an unreadable answer, none):
+    // since when, and which.
+    let mut steady: Option<(Instant, String)> = None;
     loop {
         exited_halt(ctx, scope, name, expected.clone()).await?;
-        let last_problem = match probe(ctx, scope, name, &ready.check, log_baseline).await {
+        let unready = match probe(ctx, scope, name, &ready.check, log_baseline).await {
             Ok(()) => return Ok(()),
-            Err(problem) => problem,
+            Err(unready) => unready,
         };
-        let client_error = last_problem.starts_with("GET ") && last_problem.contains(" answered 4");
-        refusing = match refusing.take() {
-            Some((since, seen)) if client_error && seen == last_problem => Some((since, seen)),
-            _ if client_error => Some((Instant::now(), last_problem.clone())),
+        let last_problem = unready.said;
+        let hopeless_after = unready.kind.hopeless_after();
+        steady = match steady.take() {
+            Some((since, seen)) if hopeless_after.is_some() && seen == last_problem => Some((since, seen)),
+            _ if hopeless_after.is_some() => Some((Instant::now(), last_problem.clone())),
             _ => None,
         };
-        if let Some((first, _)) = &refusing
-            && first.elapsed() >= REFUSED_AFTER
+        if let (Some((first, _)), Some(after)) = (&steady, hopeless_after)
+            && first.elapsed() >= after
         {
-            let log = match scope.container(name) {
-                Some(live) => ctx.engine.logs_since(&live.id, since, Some(200)).await.unwrap_or_default(),
-                None => String::new(),
-            };
-            let diagnosis = diagnose::last_server_message(&log)
-                .map(|line| format!("the server in `{name}` logged: {line}"))
-                .into_iter()
-                .collect();
-            return Err(Halt::Check {
-                expected,
-                actual: format!("it answers, but refuses: {last_problem} to every probe for {REFUSED_AFTER:?}"),
-                diagnosis,
-                evidence: None,
-            });
+            match steady_failure(ctx, scope, name, &ready.check, unready.kind).await {
+                Some(mut diagnosis) => {
+                    let log = match scope.container(name) {
+                        Some(live) => ctx.engine.logs_since(&live.id, since, Some(200)).await.unwrap_or_default(),
+                        None => String::new(),
+                    };
+                    diagnosis.extend(
+                        diagnose::last_server_message(&log)
+                            .map(|line| format!("the server in `{name}` logged: {line}")),
+                    );
+                    let actual = match unready.kind {
+                        Unreadiness::Refused => {
+                            format!("it answers, but refuses: {last_problem} to every probe for {after:?}")
+                        }
+                        Unreadiness::Unreadable => {
+                            format!("it answers, but unreadably: {last_problem}, to every probe for {after:?}")
+                        }
+                        Unreadiness::Silent | Unreadiness::NotYet => {
+                            format!("it never answers: {last_problem}, to every probe for {after:?}")
+                        }
+                    };
+                    return Err(Halt::Check { expected, actual, diagnosis, evidence: None });
+                }
+                // Still starting after all: count again from the next such answer.
+                None => steady = None,
+            }
         }
         if let ReadyCheck::Http { port, .. } | ReadyCheck::Tcp(port) = &ready.check
             && let Some(why) = hopeless.observe(ctx, scope, name, *port).await
@@ -210,31 +232,107 @@ pub async fn port_diagnosis(ctx: &RunContext, scope: &Scope, name: &str, port: u
     diagnose::listen::explain_port(name, port, &listeners)
 }
 
+/// Whether every probe getting the same `kind` of answer for its time means the container will never
+/// be ready: then what to say besides; `None` when it may still be starting.
+async fn steady_failure(
+    ctx: &RunContext,
+    scope: &Scope,
+    name: &str,
+    check: &ReadyCheck,
+    kind: Unreadiness,
+) -> Option<Vec<String>> {
+    let (Unreadiness::Silent, ReadyCheck::Http { port, .. }) = (kind, check) else {
+        return Some(Vec::new());
+    };
+    // A server still starting (gunicorn's workers importing the app) has a listening socket whose
+    // connections wait to be accepted; one that accepted every probe and answered none is stuck.
+    let live = scope.container(name)?;
+    let state = ctx.engine.inspect_container(&live.id).await.ok()?;
+    match diagnose::listen::waiting_to_be_accepted(&ctx.engine, &live.id, state.pid, *port).await? {
+        0 => Some(vec![format!(
+            "the server in `{name}` accepts the connections on port {port} (none waits to be accepted), so it is \
+             not starting up: it is stuck, or does not speak HTTP"
+        )]),
+        _ => None,
+    }
+}
+
+/// What kind of answer left a probe unready: whether waiting longer can change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unreadiness {
+    /// Not (yet) ready: a later probe may well find it ready.
+    NotYet,
+    /// A client error (4xx): the server is up and refuses the request itself.
+    Refused,
+    /// An answer the client cannot read (a head larger than it accepts, another protocol): a server
+    /// that sends one will not send a smaller one later.
+    Unreadable,
+    /// The connection was accepted and no answer came within the probe's time.
+    Silent,
+}
+
+impl Unreadiness {
+    /// How long every probe may get the same such answer before the wait gives up; `None`: till the timeout.
+    fn hopeless_after(self) -> Option<Duration> {
+        match self {
+            Unreadiness::NotYet => None,
+            Unreadiness::Refused | Unreadiness::Unreadable => Some(REFUSED_AFTER),
+            Unreadiness::Silent => Some(SILENT_AFTER),
+        }
+    }
+}
+
+/// Why one probe did not find the container ready.
+#[derive(Debug)]
+struct Unready {
+    said: String,
+    kind: Unreadiness,
+}
+
+impl From<String> for Unready {
+    fn from(said: String) -> Self {
+        Unready { said, kind: Unreadiness::NotYet }
+    }
+}
+
 async fn probe(
     ctx: &RunContext,
     scope: &Scope,
     name: &str,
     check: &ReadyCheck,
     log_baseline: usize,
-) -> Result<(), String> {
+) -> Result<(), Unready> {
     let live = scope.container(name).ok_or_else(|| format!("container `{name}` is gone"))?;
     let host_port =
         |port: &u16| live.host_ports.get(port).copied().ok_or_else(|| format!("port {port} is not published (yet)"));
     match check {
         ReadyCheck::Http { port, path, status } => {
             let url = format!("http://127.0.0.1:{}{path}", host_port(port)?);
-            let answer =
-                ctx.http.get(&url).timeout(Duration::from_secs(2)).send().await.map_err(|e| describe_error(&e))?;
+            let answer = ctx.http.get(&url).timeout(PROBE_TIMEOUT).send().await.map_err(|err| {
+                let no_answer = NoAnswer::of(&err, PROBE_TIMEOUT);
+                let kind = match no_answer {
+                    NoAnswer::HeadTooLarge | NoAnswer::NotHttp(_) => Unreadiness::Unreadable,
+                    NoAnswer::Silent(_) => Unreadiness::Silent,
+                    _ => Unreadiness::NotYet,
+                };
+                Unready { said: no_answer.to_string(), kind }
+            })?;
+            // Only the status decides: the body is never read (dropping the answer closes its
+            // connection), so that an endless body costs nothing.
             let code = answer.status().as_u16();
             let good = status.map_or((200..400).contains(&code), |s| s == code);
-            if good { Ok(()) } else { Err(format!("GET {path} answered {code}")) }
+            if good {
+                return Ok(());
+            }
+            let kind = if (400..500).contains(&code) { Unreadiness::Refused } else { Unreadiness::NotYet };
+            Err(Unready { said: format!("GET {path} answered {code}"), kind })
         }
         ReadyCheck::Log(text) => {
             let log = ctx.engine.logs(&live.id, None).await.map_err(|e| e.to_string())?;
             if log.matches(text.as_str()).count() > log_baseline {
                 Ok(())
             } else {
-                Err(format!("the log does not contain {text:?} (again) yet"))
+                Err(format!("the log does not contain {text:?} (again) yet").into())
             }
         }
         ReadyCheck::Exec(cmd) => {
@@ -242,10 +340,10 @@ async fn probe(
             if output.exit_code == 0 {
                 Ok(())
             } else {
-                Err(format!("`{}` exited {}: {}", cmd.join(" "), output.exit_code, output.stderr.trim()))
+                Err(format!("`{}` exited {}: {}", cmd.join(" "), output.exit_code, output.stderr.trim()).into())
             }
         }
-        ReadyCheck::Tcp(port) => tcp_answers(host_port(port)?).await,
+        ReadyCheck::Tcp(port) => Ok(tcp_answers(host_port(port)?).await?),
     }
 }
 
@@ -258,30 +356,5 @@ async fn tcp_answers(host_port: u16) -> Result<(), String> {
         Err(_) | Ok(Ok(1..)) => Ok(()),
         Ok(Ok(_)) => Err("the connection was closed at once: nothing listens behind the published port".into()),
         Ok(Err(e)) => Err(e.to_string()),
-    }
-}
-
-/// What went wrong with a request, in words that do not depend on timing: the raw transport error says
-/// "reset by peer" or "closed before message completed" for the same cause, depending on the race.
-pub fn describe_error(err: &reqwest::Error) -> String {
-    if err.is_timeout() {
-        return "no answer before the timeout".to_owned();
-    }
-    let mut chain = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    let lower = chain.to_ascii_lowercase();
-    if lower.contains("refused") {
-        "the connection was refused".to_owned()
-    } else if lower.contains("reset") || lower.contains("closed") || lower.contains("connection error") {
-        "the connection was closed without an HTTP answer".to_owned()
-    } else if err.is_decode() || err.is_body() {
-        format!("the answer could not be read: {chain}")
-    } else {
-        chain
     }
 }

@@ -3,9 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::ready::{describe_error, exited_halt, log_baseline, port_diagnosis, start_failure, wait_ready};
+use super::http_answer::{BODY_LIMIT, NoAnswer, ReadBody, SHOWN_BODY_LIMIT, read_body};
+use super::ready::{exited_halt, log_baseline, port_diagnosis, start_failure, wait_ready};
 use super::scope::Scope;
 use super::{Halt, RunContext};
+use crate::check::http::BodyNeed;
 use crate::check::{self, Mismatch};
 use crate::diagnose;
 use crate::scenario::plan::{Body, HttpStep, LogsStep, PlannedContainer, PlannedScenario, Step};
@@ -168,7 +170,8 @@ async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Result<(
             let expected = format!("an HTTP answer to {shown}");
             exited_halt(ctx, scope, &http.container, expected.clone()).await?;
             diagnosis.extend(port_diagnosis(ctx, scope, &http.container, http.port).await);
-            return Err(Halt::Check { expected, actual: describe_error(&err), diagnosis, evidence: None });
+            let actual = NoAnswer::of(&err, http.timeout).to_string();
+            return Err(Halt::Check { expected, actual, diagnosis, evidence: None });
         }
     };
     let status = response.status().as_u16();
@@ -177,10 +180,27 @@ async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Result<(
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let body = response.bytes().await.map_err(|e| Halt::check("a complete body", describe_error(&e)))?;
-    let answer = check::http::HttpAnswer { status, headers, body: String::from_utf8_lossy(&body).into_owned() };
+    // Whatever the server sends, seatrial holds a bounded part of it, and none when the status and
+    // headers decide; the check says when that part could not.
+    let limit = match check::http::body_need(&http.expect, status) {
+        BodyNeed::Nothing => None,
+        BodyNeed::Shown => Some(SHOWN_BODY_LIMIT),
+        BodyNeed::Checked => Some(BODY_LIMIT),
+    };
+    let body = match limit {
+        Some(limit) => read_body(response, limit, http.timeout)
+            .await
+            .map_err(|broken| Halt::check("a complete body", broken.to_string()))?,
+        None => ReadBody { text: String::new(), cut: None },
+    };
+    let answer = check::http::HttpAnswer { status, headers, body: body.text, cut: body.cut };
     let mismatches = check::http::check_http(&http.expect, &answer);
     let mut diagnosis = Vec::new();
+    if !mismatches.is_empty()
+        && let Some(cut) = &answer.cut
+    {
+        diagnosis.push(cut.to_string());
+    }
     if !mismatches.is_empty() && status >= 500 {
         // A server error is usually an exception the server logged while answering: name it.
         if let Ok(log) = ctx.engine.logs_since(&live.id, asked_at, Some(200)).await
