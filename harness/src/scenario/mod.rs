@@ -6,6 +6,7 @@ pub mod error;
 pub mod interpolate;
 pub mod model;
 pub mod plan;
+pub mod signal;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
