@@ -550,6 +550,8 @@ fn engine_api_errors_name_the_operation_and_give_the_engines_message() {
         network: DEFAULT_NETWORK.to_owned(),
         alias: "box".into(),
         labels: run.labels(Some("api errors")),
+        stop_signal: None,
+        stop_timeout: None,
     };
     runtime.block_on(async {
         let missing = engine.create_container(&config("seatrial/no-such-image:never", Vec::new())).await;

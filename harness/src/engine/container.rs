@@ -26,6 +26,10 @@ pub const DEFAULT_MEMORY_LIMIT: i64 = 2 << 30;
 /// CPU a container may use (one core, in billionths): a busy loop cannot starve the other scenarios.
 pub const DEFAULT_NANO_CPUS: i64 = 1_000_000_000;
 
+/// How long the engine may take to answer a stop beyond its grace period (the kill and the wait for
+/// the exit): a stop answered later than that is an engine that does not answer.
+const STOP_ANSWER_MARGIN: Duration = Duration::from_secs(30);
+
 /// Most of a container's log that seatrial keeps in memory; a log flood cannot exhaust us.
 pub const LOG_CAPTURE_LIMIT: usize = 4 << 20;
 
@@ -50,6 +54,11 @@ pub struct ContainerConfig {
     pub network: String,
     pub alias: String,
     pub labels: HashMap<String, String>,
+    /// The engine's `StopSignal` (`SIGINT`, or a number); `None`: the image's, else SIGTERM.
+    pub stop_signal: Option<String>,
+    /// The engine's `StopTimeout`, used by a `docker stop` that names no grace of its own (a person's,
+    /// on a container kept with `--keep`); `None`: the engine's 10 s.
+    pub stop_timeout: Option<Duration>,
 }
 
 /// What [`Engine::path_head`] found.
@@ -74,6 +83,8 @@ pub struct ContainerState {
     pub host_ports: HashMap<u16, u16>,
     /// The engine's own error for the container (a failed start), if any.
     pub error: String,
+    /// The signal a stop sends it: its `stop_signal`, else its image's `STOPSIGNAL`, else `SIGTERM`.
+    pub stop_signal: String,
 }
 
 /// What a command run inside a container gave.
@@ -177,6 +188,8 @@ impl Engine {
             working_dir: config.workdir.clone(),
             exposed_ports: Some(exposed),
             labels: Some(config.labels.clone()),
+            stop_signal: config.stop_signal.clone(),
+            stop_timeout: config.stop_timeout.map(|grace| i64::from(whole_seconds(grace))),
             host_config: Some(host_config),
             // The default bridge knows no aliases: only a scenario network gets the endpoint settings.
             networking_config: (config.network != DEFAULT_NETWORK).then(|| NetworkingConfig {
@@ -197,9 +210,11 @@ impl Engine {
         self.docker.start_container(id, None).await.map_err(|e| EngineError::new("start container", id, e))
     }
 
+    /// Sends the container its stop signal (its `StopSignal`) and waits `grace` for it to exit before
+    /// the engine kills it.
     pub async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), EngineError> {
         let options = StopContainerOptions { t: Some(whole_seconds(grace)), ..Default::default() };
-        match self.docker.stop_container(id, Some(options)).await {
+        match self.waiting_out(grace).stop_container(id, Some(options)).await {
             // 304: already stopped, which is what was asked.
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
             other => other.map_err(|e| EngineError::new("stop container", id, e)),
@@ -208,7 +223,21 @@ impl Engine {
 
     pub async fn restart_container(&self, id: &str, grace: Duration) -> Result<(), EngineError> {
         let options = RestartContainerOptions { t: Some(whole_seconds(grace)), ..Default::default() };
-        self.docker.restart_container(id, Some(options)).await.map_err(|e| EngineError::new("restart container", id, e))
+        self.waiting_out(grace)
+            .restart_container(id, Some(options))
+            .await
+            .map_err(|e| EngineError::new("restart container", id, e))
+    }
+
+    /// The client for a request that the engine answers only after a grace period: one whose time limit
+    /// outlasts the grace, where the client's own (2 minutes) would cut a long `stop_grace_period` short.
+    fn waiting_out(&self, grace: Duration) -> std::borrow::Cow<'_, bollard::Docker> {
+        let needed = grace + STOP_ANSWER_MARGIN;
+        if needed <= self.docker.timeout() {
+            std::borrow::Cow::Borrowed(&self.docker)
+        } else {
+            std::borrow::Cow::Owned(self.docker.clone().with_timeout(needed))
+        }
     }
 
     /// Removes a container and its anonymous volumes (a Dockerfile's `VOLUME` without a mount).
@@ -286,6 +315,7 @@ impl Engine {
         let inspect =
             self.docker.inspect_container(id, None).await.map_err(|e| EngineError::new("inspect container", id, e))?;
         let state = inspect.state.unwrap_or_default();
+        let stop_signal = inspect.config.as_ref().and_then(|c| c.stop_signal.clone()).filter(|s| !s.is_empty());
         let mut host_ports = HashMap::new();
         for (key, bindings) in inspect.network_settings.and_then(|n| n.ports).unwrap_or_default() {
             let Some(port) = key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok()) else { continue };
@@ -308,6 +338,7 @@ impl Engine {
             restart_count: inspect.restart_count.unwrap_or(0),
             host_ports,
             error: state.error.unwrap_or_default(),
+            stop_signal: stop_signal.unwrap_or_else(|| "SIGTERM".to_owned()),
         })
     }
 

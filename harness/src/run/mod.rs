@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::diagnose;
 use crate::engine::build::BuildError;
 use crate::engine::container::{ContainerConfig, DEFAULT_NETWORK, MountConfig};
 use crate::engine::labels::RunId;
@@ -370,7 +369,8 @@ async fn scenario_body(
                     DEFAULT_NETWORK.to_owned()
                 });
             }
-            let config = container_config(&scope, container, image, network.clone().unwrap_or_default()).await?;
+            let network = network.clone().unwrap_or_default();
+            let config = container_config(&scope, container, image, network).await?;
             scope.create_container(&container.name, config).await?;
             steps::start_and_wait(&ctx, &scope, container).await
         }
@@ -402,9 +402,7 @@ async fn scenario_body(
             if let Halt::Check { diagnosis, .. } = &mut halt
                 && matches!(planned.step, Step::Http(_) | Step::Exec(_) | Step::Logs(_))
             {
-                for (container, files) in scope.take_discarded() {
-                    diagnosis.push(diagnose::discarded_on_recreate(&container, &files));
-                }
+                diagnosis.extend(scope.take_recreation_losses());
             }
             let mut failure = halt.into_failure(planned.at.clone(), what);
             if blocked {
@@ -521,5 +519,7 @@ async fn container_config(
         network,
         alias: container.name.clone(),
         labels: scope.labels.clone(),
+        stop_signal: container.stop_signal.clone(),
+        stop_timeout: container.stop_grace_period,
     })
 }

@@ -22,6 +22,8 @@ pub struct LiveContainer {
 struct ScopeState {
     /// Files a re-creation threw away with a container's own layer, by container.
     discarded: HashMap<String, Vec<String>>,
+    /// Why a re-creation had to kill a container rather than let it stop (a sentence), by container.
+    killed: HashMap<String, String>,
     network: Option<String>,
     volumes: Vec<String>,
     containers: HashMap<String, LiveContainer>,
@@ -81,8 +83,12 @@ impl Scope {
         Ok(name)
     }
 
+    /// A named volume of the scenario (`data:/data`), made once however many containers mount it.
     pub async fn create_volume(&self, volume: &str) -> Result<String, EngineError> {
-        let name = self.volume_name(volume);
+        self.create_volume_named(self.volume_name(volume)).await
+    }
+
+    async fn create_volume_named(&self, name: String) -> Result<String, EngineError> {
         if self.state().volumes.contains(&name) {
             return Ok(name);
         }
@@ -117,10 +123,23 @@ impl Scope {
         }
     }
 
-    /// Files re-creations discarded, by container, each told once: the first check that reads data
-    /// after a re-creation is the one the lost files explain.
-    pub fn take_discarded(&self) -> Vec<(String, Vec<String>)> {
-        self.state().discarded.drain().collect()
+    /// Records that a re-creation killed a container that did not stop within its grace period.
+    pub fn record_killed(&self, key: &str, why: String) {
+        self.state().killed.insert(key.to_owned(), why);
+    }
+
+    /// What re-creations lost, as sentences, each told once: the first check that reads data after a
+    /// re-creation is the one they explain. A kill comes before the files, being the likelier cause.
+    pub fn take_recreation_losses(&self) -> Vec<String> {
+        let mut state = self.state();
+        let mut killed: Vec<(String, String)> = state.killed.drain().collect();
+        let mut discarded: Vec<(String, Vec<String>)> = state.discarded.drain().collect();
+        killed.sort();
+        discarded.sort();
+        let killed = killed.into_iter().map(|(_, why)| why);
+        killed
+            .chain(discarded.iter().map(|(container, files)| crate::diagnose::discarded_on_recreate(container, files)))
+            .collect()
     }
 
     pub fn container(&self, key: &str) -> Option<LiveContainer> {
@@ -143,17 +162,32 @@ impl Scope {
     }
 
     /// Removes everything, containers first. Every removal is tried; the first error is returned.
+    ///
+    /// A container whose scenario names its `stop_signal` or `stop_grace_period` is stopped with them
+    /// first, as `docker compose down` does, so that what it does on the way out (flush to a bind mount,
+    /// say goodbye to a peer) happens. The others are removed at once: their volumes and network go right
+    /// after, so a graceful stop would buy nothing and cost the whole grace period for every PID 1 that
+    /// ignores SIGTERM (a shell, `sleep`, busybox `httpd`). After an interruption nothing waits.
     pub async fn cleanup(&self) -> Result<(), EngineError> {
         let (containers, network, volumes) = {
             let mut state = self.state();
             (
-                state.containers.drain().map(|(_, c)| c.id).collect::<Vec<_>>(),
+                state.containers.drain().map(|(_, c)| c).collect::<Vec<_>>(),
                 state.network.take(),
                 std::mem::take(&mut state.volumes),
             )
         };
+        let interrupted = super::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
         let mut first_error = None;
-        let removals = containers.iter().map(|id| self.engine.remove_container(id));
+        let removals = containers.iter().map(|live| async move {
+            let declared = live.config.stop_signal.is_some() || live.config.stop_timeout.is_some();
+            if declared && !interrupted {
+                let grace = live.config.stop_timeout.unwrap_or(super::steps::DEFAULT_STOP_GRACE);
+                // A stop that fails (the container already gone) leaves the removal to say what is wrong.
+                let _ = self.engine.stop_container(&live.id, grace).await;
+            }
+            self.engine.remove_container(&live.id).await
+        });
         for result in futures_util::future::join_all(removals).await {
             if let Err(e) = result {
                 first_error.get_or_insert(e);

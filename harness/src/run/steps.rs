@@ -10,8 +10,9 @@ use crate::check::{self, Mismatch};
 use crate::diagnose;
 use crate::scenario::plan::{Body, HttpStep, LogsStep, PlannedContainer, PlannedScenario, Step};
 
-/// Grace period for `restart` and the final removal: long enough for a clean shutdown.
-pub const RESTART_GRACE: Duration = Duration::from_secs(10);
+/// How long a container may take to stop after its stop signal when its scenario gives no
+/// `stop_grace_period`: `docker stop`'s and compose's default.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 
 fn mismatches_to_halt(mismatches: Vec<Mismatch>, diagnosis: Vec<String>) -> Result<(), Halt> {
     if mismatches.is_empty() {
@@ -81,10 +82,11 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
                 Step::Recreate(_) => 0,
                 _ => log_baseline(ctx, scope, name, container.ready.as_ref()).await,
             };
+            let grace = container.stop_grace_period.unwrap_or(DEFAULT_STOP_GRACE);
             let started = match step {
                 Step::Restart(_) => {
                     let id = id_of(scope, name)?;
-                    ctx.engine.restart_container(&id, RESTART_GRACE).await.map_err(|e| (id, e))
+                    ctx.engine.restart_container(&id, grace).await.map_err(|e| (id, e))
                 }
                 Step::Start(_) => {
                     let id = id_of(scope, name)?;
@@ -96,6 +98,7 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
                         .ok_or_else(|| Halt::check(format!("container `{name}` exists"), "it does not"))?;
                     let changes = ctx.engine.container_changes(&old.id).await.unwrap_or_default();
                     scope.record_discarded(name, diagnose::data_files(&changes, &old.config));
+                    stop_for_recreate(ctx, scope, name, &old.id, grace).await?;
                     scope.remove_container(name).await?;
                     let id = scope.create_container(name, old.config).await?;
                     ctx.engine.start_container(&id).await.map_err(|e| (id, e))
@@ -119,7 +122,8 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
             if took <= *within {
                 return Ok(());
             }
-            let diagnosis = diagnose::ignored_sigterm(container, state.exit_code).into_iter().collect();
+            let diagnosis =
+                diagnose::ignored_stop_signal(container, &state.stop_signal, state.exit_code).into_iter().collect();
             Err(Halt::Check {
                 expected: format!("`{container}` stops within {within:?}"),
                 actual: format!("it took {:.1}s (exit code {})", took.as_secs_f64(), state.exit_code),
@@ -132,6 +136,25 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
             Ok(())
         }
     }
+}
+
+/// Stops a container that is about to be re-created as `docker compose up --force-recreate` does: its
+/// stop signal, then its grace period, so that it saves its state (a database checkpoints, a cache
+/// writes its dump) before it goes. Removing it with force would SIGKILL it on the spot. A container
+/// that had to be killed at the end of the grace period is recorded, for the check its lost state fails.
+async fn stop_for_recreate(ctx: &RunContext, scope: &Scope, name: &str, id: &str, grace: Duration) -> Result<(), Halt> {
+    let before = scope.refresh(name).await?;
+    if !before.running {
+        return Ok(());
+    }
+    let started = Instant::now();
+    ctx.engine.stop_container(id, grace).await?;
+    let took = started.elapsed();
+    let after = ctx.engine.inspect_container(id).await?;
+    if took >= grace && after.exit_code == 137 {
+        scope.record_killed(name, diagnose::killed_on_recreate(name, &after.stop_signal, grace));
+    }
+    Ok(())
 }
 
 async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Result<(), Halt> {
