@@ -125,6 +125,13 @@ impl Engine {
             .map_err(|e| EngineError::new("remove volume", name, e))
     }
 
+    /// The folders an image declares with `VOLUME` (`Config.Volumes` of `GET /images/{name}/json`).
+    pub async fn image_volumes(&self, image: &str) -> Result<Vec<String>, EngineError> {
+        let inspect =
+            self.docker.inspect_image(image).await.map_err(|e| EngineError::new("inspect image", image, e))?;
+        Ok(inspect.config.and_then(|c| c.volumes).unwrap_or_default())
+    }
+
     /// Creates a container on its scenario's network; every port published on 127.0.0.1 at a free port.
     pub async fn create_container(&self, config: &ContainerConfig) -> Result<String, EngineError> {
         let port_key = |p: &u16| format!("{p}/tcp");

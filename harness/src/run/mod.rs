@@ -370,7 +370,7 @@ async fn scenario_body(
                 });
             }
             let network = network.clone().unwrap_or_default();
-            let config = container_config(&scope, container, image, network).await?;
+            let config = container_config(&ctx.engine, &scope, container, image, network).await?;
             scope.create_container(&container.name, config).await?;
             steps::start_and_wait(&ctx, &scope, container).await
         }
@@ -488,12 +488,14 @@ async fn resolve_image(ctx: &RunContext, container: &PlannedContainer) -> Result
 }
 
 async fn container_config(
+    engine: &Engine,
     scope: &Scope,
     container: &PlannedContainer,
     image: String,
     network: String,
 ) -> Result<ContainerConfig, EngineError> {
     let mut mounts = Vec::new();
+    let mut covered = Vec::new();
     for mount in &container.mounts {
         mounts.push(match mount {
             Mount::Volume { name, target, read_only } => MountConfig::Volume {
@@ -505,6 +507,22 @@ async fn container_config(
                 MountConfig::Bind { source: source.clone(), target: target.clone(), read_only: *read_only }
             }
         });
+        let (Mount::Volume { target, .. } | Mount::Bind { target, .. }) = mount;
+        covered.push(clean_container_path(target));
+    }
+    // An image's `VOLUME` that no mount of the scenario covers would get an anonymous volume from the
+    // engine. It gets a volume of the scenario's own instead: the engine copies the image's files into it
+    // just the same (an empty volume is filled on its first mount), `recreate` carries it over to the new
+    // container as compose carries anonymous volumes, and it carries seatrial's labels, so that cleanup,
+    // the sweep and `seatrial clean` remove it. As with the engine's own rule, only a mount at that very
+    // path covers it.
+    for target in engine.image_volumes(&image).await? {
+        if covered.contains(&clean_container_path(&target)) {
+            continue;
+        }
+        let name = scope.create_anonymous_volume(&container.name, &target).await?;
+        covered.push(clean_container_path(&target));
+        mounts.push(MountConfig::Volume { name, target, read_only: false });
     }
     Ok(ContainerConfig {
         name: scope.container_name(&container.name),
@@ -522,4 +540,32 @@ async fn container_config(
         stop_signal: container.stop_signal.clone(),
         stop_timeout: container.stop_grace_period,
     })
+}
+
+/// A path in a container as the engine compares mount points: `/data/` and `/data/./` are `/data`.
+fn clean_container_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_container_path;
+
+    #[test]
+    fn mount_points_compare_as_the_engine_compares_them() {
+        assert_eq!(clean_container_path("/data/"), "/data");
+        assert_eq!(clean_container_path("/var//lib/./db"), "/var/lib/db");
+        assert_eq!(clean_container_path("/a/b/../c"), "/a/c");
+        assert_eq!(clean_container_path("/"), "/");
+    }
 }

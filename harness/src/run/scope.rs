@@ -83,9 +83,21 @@ impl Scope {
         Ok(name)
     }
 
+    /// The volume that stands in for the anonymous volume the engine would make for an image's `VOLUME`
+    /// at `target` of `container`. `_` is in no slug, so no volume the scenario names can have this name.
+    pub fn anonymous_volume_name(&self, container: &str, target: &str) -> String {
+        let hash = short_hash(&format!("{container}\n{target}"));
+        format!("{}-{}_{}-{hash}", self.prefix, slug(container, 40), slug(target, 40))
+    }
+
     /// A named volume of the scenario (`data:/data`), made once however many containers mount it.
     pub async fn create_volume(&self, volume: &str) -> Result<String, EngineError> {
         self.create_volume_named(self.volume_name(volume)).await
+    }
+
+    /// The scenario's stand-in for an anonymous volume of `container` at `target`.
+    pub async fn create_anonymous_volume(&self, container: &str, target: &str) -> Result<String, EngineError> {
+        self.create_volume_named(self.anonymous_volume_name(container, target)).await
     }
 
     async fn create_volume_named(&self, name: String) -> Result<String, EngineError> {
