@@ -54,9 +54,9 @@ fn failing_scenarios_fail_at_the_right_step_with_the_right_message() {
     let out = child.wait_with_output().expect("seatrial ends");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "some scenarios fail, so exit 1:\n{stdout}");
-    assert!(stdout.contains("0 passed; 12 failed"), "every scenario in failing/ fails:\n{stdout}");
+    assert!(stdout.contains("0 passed; 13 failed"), "every scenario in failing/ fails:\n{stdout}");
     let sections = failure_sections(&stdout);
-    assert_eq!(sections.len(), 12, "{stdout}");
+    assert_eq!(sections.len(), 13, "{stdout}");
     let settings = {
         let mut s = insta::Settings::clone_current();
         for (pattern, replacement) in redactions() {
