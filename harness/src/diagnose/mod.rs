@@ -1,6 +1,7 @@
 //! Why a failure happened, read from the container itself: what it listens on, how it exited, whether
 //! PID 1 ignored SIGTERM, what it wrote outside its volumes. In: engine facts; out: sentences for people.
 
+pub mod limits;
 pub mod listen;
 
 use crate::engine::container::{ContainerConfig, ContainerState, MountConfig};
@@ -276,6 +277,9 @@ mod tests {
             host_ports: Default::default(),
             error: String::new(),
             stop_signal: "SIGTERM".into(),
+            finished_at: None,
+            memory_limit: 0,
+            pids_limit: 0,
         };
         let log = "usage: kv.py [-h] [--port PORT]\nkv.py: error: unrecognized arguments: --prot 8080\n\n";
         assert_eq!(

@@ -10,7 +10,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions, RestartContainerOptions,
-    StopContainerOptions,
+    StatsOptions, StopContainerOptions,
 };
 use futures_util::StreamExt;
 
@@ -85,6 +85,21 @@ pub struct ContainerState {
     pub error: String,
     /// The signal a stop sends it: its `stop_signal`, else its image's `STOPSIGNAL`, else `SIGTERM`.
     pub stop_signal: String,
+    /// When it last exited, if it has (`State.FinishedAt`).
+    pub finished_at: Option<jiff::Timestamp>,
+    /// Its memory limit in bytes (`HostConfig.Memory`); 0: none.
+    pub memory_limit: i64,
+    /// How many processes it may run (`HostConfig.PidsLimit`); 0: no limit.
+    pub pids_limit: i64,
+}
+
+/// How many processes a container runs, from the engine's one-shot stats (`pids_stats`): the cgroup's
+/// `pids.current` and `pids.max`, read alike on cgroup v1 and v2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PidsCount {
+    pub current: u64,
+    /// `None`: no limit.
+    pub limit: Option<u64>,
 }
 
 /// What a command run inside a container gave.
@@ -323,6 +338,13 @@ impl Engine {
             self.docker.inspect_container(id, None).await.map_err(|e| EngineError::new("inspect container", id, e))?;
         let state = inspect.state.unwrap_or_default();
         let stop_signal = inspect.config.as_ref().and_then(|c| c.stop_signal.clone()).filter(|s| !s.is_empty());
+        let limits = inspect.host_config.as_ref();
+        // A container that never exited has the zero time (`0001-01-01T00:00:00Z`).
+        let finished_at = state
+            .finished_at
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .filter(|t| *t > jiff::Timestamp::UNIX_EPOCH);
         let mut host_ports = HashMap::new();
         for (key, bindings) in inspect.network_settings.and_then(|n| n.ports).unwrap_or_default() {
             let Some(port) = key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok()) else { continue };
@@ -346,7 +368,20 @@ impl Engine {
             host_ports,
             error: state.error.unwrap_or_default(),
             stop_signal: stop_signal.unwrap_or_else(|| "SIGTERM".to_owned()),
+            finished_at,
+            memory_limit: limits.and_then(|h| h.memory).unwrap_or(0),
+            pids_limit: limits.and_then(|h| h.pids_limit).unwrap_or(0).max(0),
         })
+    }
+
+    /// How many processes the container runs now, and may run (`GET /containers/{id}/stats`, one shot);
+    /// `None` when the engine gives no count (the container is not running, or a rootless cgroup v1).
+    pub async fn pids(&self, id: &str) -> Option<PidsCount> {
+        let options = StatsOptions { stream: false, one_shot: true };
+        let stats = self.docker.stats(id, Some(options)).next().await?.ok()?;
+        let pids = stats.pids_stats?;
+        let limit = pids.limit.filter(|l| *l > 0 && *l < u64::from(u32::MAX));
+        Some(PidsCount { current: pids.current?, limit })
     }
 
     /// The container's output (stdout and stderr interleaved), the last `tail` lines or all of it,

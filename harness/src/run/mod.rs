@@ -3,6 +3,7 @@
 //! built once per run ([`images::ImageCache`]).
 
 pub mod images;
+pub mod limits;
 pub mod outcome;
 pub mod ready;
 pub mod scope;
@@ -345,6 +346,7 @@ async fn scenario_body(
         let what = format!("start of container `{}`", container.name);
         let at = container.ready.as_ref().map_or_else(|| scenario.at.clone(), |r| r.at.clone());
         set_current(&at, what.clone());
+        scope.enter_phase(format!("the {what}"));
         let image = match images.remove(&container.name) {
             Some(Ok(image)) => image,
             Some(Err(failure)) => {
@@ -357,7 +359,7 @@ async fn scenario_body(
             }
             None => continue,
         };
-        let result: Result<(), Halt> = async {
+        let mut result: Result<(), Halt> = async {
             if network.is_none() {
                 // Containers that talk to each other need a network of their own to find each other by
                 // name; a lone container uses the engine's default bridge, as `docker run` does, which
@@ -375,6 +377,9 @@ async fn scenario_body(
             steps::start_and_wait(&ctx, &scope, container).await
         }
         .await;
+        if let Err(Halt::Check { diagnosis, .. }) = &mut result {
+            diagnosis.extend(limits::limits_hit(&ctx, &scope, &scenario).await);
+        }
         if let Err(halt) = result {
             let failure = halt.into_failure(at, what);
             if scope.container(&container.name).is_none() {
@@ -391,11 +396,15 @@ async fn scenario_body(
     for (index, planned) in scenario.steps.iter().enumerate() {
         let what = format!("step {} of {total} ({})", index + 1, planned.step.summary());
         set_current(&planned.at, what.clone());
+        scope.enter_phase(what.clone());
         let step_started = Instant::now();
-        let result = match planned.step.container().and_then(|c| unavailable.get(c).map(|why| (c, why))) {
+        let mut result = match planned.step.container().and_then(|c| unavailable.get(c).map(|why| (c, why))) {
             Some((name, why)) => Err(Halt::check(format!("container `{name}` to run this step on"), why.clone())),
             None => steps::run_step(&ctx, &scope, &scenario, &planned.step).await,
         };
+        if let Err(Halt::Check { diagnosis, .. }) = &mut result {
+            diagnosis.extend(limits::limits_hit(&ctx, &scope, &scenario).await);
+        }
         let blocked = matches!(&result, Err(Halt::Check { .. }))
             && planned.step.container().is_some_and(|c| unavailable.contains_key(c));
         let failure = result.err().map(|mut halt| {

@@ -24,6 +24,9 @@ struct ScopeState {
     discarded: HashMap<String, Vec<String>>,
     /// Why a re-creation had to kill a container rather than let it stop (a sentence), by container.
     killed: HashMap<String, String>,
+    /// What the scenario did when, in order (`step 2 of 3 (sleep 5s)`): to tell at which step a container
+    /// died, from the time the engine says it exited.
+    phases: Vec<(jiff::Timestamp, String)>,
     network: Option<String>,
     volumes: Vec<String>,
     containers: HashMap<String, LiveContainer>,
@@ -133,6 +136,18 @@ impl Scope {
         if !files.is_empty() {
             self.state().discarded.entry(key.to_owned()).or_default().extend(files);
         }
+    }
+
+    /// Notes that the scenario now does `what` (`step 2 of 3 (sleep 5s)`, `the start of container `web``).
+    pub fn enter_phase(&self, what: String) {
+        self.state().phases.push((jiff::Timestamp::now(), what));
+    }
+
+    /// What the scenario was doing at `when` (an engine time, such as a container's exit); `None` before
+    /// its first phase.
+    pub fn phase_at(&self, when: jiff::Timestamp) -> Option<String> {
+        let state = self.state();
+        state.phases.iter().rev().find(|(started, _)| *started <= when).map(|(_, what)| what.clone())
     }
 
     /// Records that a re-creation killed a container that did not stop within its grace period.
