@@ -432,6 +432,46 @@ fn a_bind_mount_that_escapes_through_a_symlink_is_refused_before_anything_runs()
     assert!(stderr.contains("escape.yaml:7:") && stderr.contains("./config"), "{stderr}");
 }
 
+/// A container killed for memory, one at its pids limit and one that exits while an exec runs in it:
+/// each failure names the real cause, not just "exit code 137" or a missing log line.
+#[test]
+fn resource_limits_are_named_when_they_bite() {
+    let _alone = alone();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let child = support::spawn_run(Path::new("harness/tests/limits"), &dir.path().join("junit.xml"), &[]);
+    let pid = child.id();
+    let out = child.wait_with_output().expect("seatrial ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("0 passed; 3 failed"), "every scenario of limits/ fails:\n{stdout}");
+    for (scenario, says) in [
+        (
+            "memory hog killed during an exec",
+            "container `hog` was killed for memory (exit code 137) while `sleep 30` ran",
+        ),
+        (
+            "memory hog killed during an exec",
+            "`hog` was killed by the kernel for using more than its memory limit of 2 GiB (the engine reports \
+             OOMKilled), during step 1 of 1 (exec hog: sleep 30)",
+        ),
+        ("fork bomb at its pids limit", "`bomb` reached its limit of 1024 processes (pids.current 1024): fork failed"),
+        ("fork bomb at its pids limit", "its log says `"),
+        (
+            "container exits during an exec",
+            "container `worker` exited with code 3 while `sleep 30` ran, and the command was killed with it",
+        ),
+        ("container exits during an exec", "its last line of output: `worker: fatal: lost its queue`"),
+    ] {
+        let section = stdout
+            .split(&format!("---- limits::{scenario} ----"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{scenario} failed with a message:\n{stdout}"));
+        let section = section.split("\n---- ").next().unwrap_or(section);
+        assert!(section.contains(says), "{scenario} says {says:?}:\n{section}");
+    }
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+}
+
 fn stdout_of(args: &[&str]) -> String {
     String::from_utf8_lossy(&support::docker(args).stdout).into_owned()
 }
@@ -576,6 +616,8 @@ fn engine_api_errors_name_the_operation_and_give_the_engines_message() {
         network: DEFAULT_NETWORK.to_owned(),
         alias: "box".into(),
         labels: run.labels(Some("api errors")),
+        stop_signal: None,
+        stop_timeout: None,
     };
     runtime.block_on(async {
         let missing = engine.create_container(&config("seatrial/no-such-image:never", Vec::new())).await;

@@ -1,6 +1,7 @@
 //! Why a failure happened, read from the container itself: what it listens on, how it exited, whether
 //! PID 1 ignored SIGTERM, what it wrote outside its volumes. In: engine facts; out: sentences for people.
 
+pub mod limits;
 pub mod listen;
 
 use crate::engine::container::{ContainerConfig, ContainerState, MountConfig};
@@ -191,16 +192,29 @@ pub async fn volume_not_writable(
     None
 }
 
-/// A stop that took the whole grace period and ended in SIGKILL means PID 1 did not act on SIGTERM.
-pub fn ignored_sigterm(name: &str, exit_code: i64) -> Option<String> {
+/// A stop that took the whole grace period and ended in SIGKILL means PID 1 did not act on its stop
+/// signal (`signal`: SIGTERM unless the container or its image names another).
+pub fn ignored_stop_signal(name: &str, signal: &str, exit_code: i64) -> Option<String> {
     (exit_code == 137).then(|| {
         format!(
-            "PID 1 of `{name}` ignored SIGTERM and was killed with SIGKILL (exit code 137). The kernel gives PID 1 \
+            "PID 1 of `{name}` ignored {signal} and was killed with SIGKILL (exit code 137). The kernel gives PID 1 \
              no default signal handling: a shell-form CMD (`CMD python app.py`) makes /bin/sh PID 1, which does \
-             not pass SIGTERM on, and a program that installs no SIGTERM handler ignores it. Use the exec form \
-             (`CMD [\"python\", \"app.py\"]`) and handle SIGTERM, or run an init (`docker run --init`)"
+             not pass {signal} on, and a program that installs no {signal} handler ignores it. Use the exec form \
+             (`CMD [\"python\", \"app.py\"]`) and handle {signal}, or run an init (`docker run --init`)"
         )
     })
+}
+
+/// A container that `recreate` had to kill: it had not exited a grace period after its stop signal, so
+/// whatever it does on the way out (save its state, flush a file) did not happen.
+pub fn killed_on_recreate(name: &str, signal: &str, grace: std::time::Duration) -> String {
+    format!(
+        "re-creating `{name}` first stopped it with {signal}, but it had not exited {grace:?} later and was \
+         killed (exit code 137), so whatever it does on the way out (save its state, flush a file) never \
+         happened. If the program stops on another signal, name it with `stop_signal:`; if it needs longer, \
+         give it a `stop_grace_period:`; with a shell-form CMD, PID 1 is a shell that passes no signal on to \
+         the program"
+    )
 }
 
 #[cfg(test)]
@@ -222,6 +236,8 @@ mod tests {
             network: "n".into(),
             alias: "c".into(),
             labels: Default::default(),
+            stop_signal: None,
+            stop_timeout: None,
         };
         let changes: Vec<String> =
             ["/app", "/app/db.sqlite3", "/data/db.sqlite3", "/tmp/x.txt", "/app/notes/__pycache__/v.cpython-311.pyc"]
@@ -260,6 +276,10 @@ mod tests {
             restart_count: 0,
             host_ports: Default::default(),
             error: String::new(),
+            stop_signal: "SIGTERM".into(),
+            finished_at: None,
+            memory_limit: 0,
+            pids_limit: 0,
         };
         let log = "usage: kv.py [-h] [--port PORT]\nkv.py: error: unrecognized arguments: --prot 8080\n\n";
         assert_eq!(

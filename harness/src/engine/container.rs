@@ -10,7 +10,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions, RestartContainerOptions,
-    StopContainerOptions,
+    StatsOptions, StopContainerOptions,
 };
 use futures_util::StreamExt;
 
@@ -25,6 +25,10 @@ pub const DEFAULT_PIDS_LIMIT: i64 = 1024;
 pub const DEFAULT_MEMORY_LIMIT: i64 = 2 << 30;
 /// CPU a container may use (one core, in billionths): a busy loop cannot starve the other scenarios.
 pub const DEFAULT_NANO_CPUS: i64 = 1_000_000_000;
+
+/// How long the engine may take to answer a stop beyond its grace period (the kill and the wait for
+/// the exit): a stop answered later than that is an engine that does not answer.
+const STOP_ANSWER_MARGIN: Duration = Duration::from_secs(30);
 
 /// Most of a container's log that seatrial keeps in memory; a log flood cannot exhaust us.
 pub const LOG_CAPTURE_LIMIT: usize = 4 << 20;
@@ -50,6 +54,11 @@ pub struct ContainerConfig {
     pub network: String,
     pub alias: String,
     pub labels: HashMap<String, String>,
+    /// The engine's `StopSignal` (`SIGINT`, or a number); `None`: the image's, else SIGTERM.
+    pub stop_signal: Option<String>,
+    /// The engine's `StopTimeout`, used by a `docker stop` that names no grace of its own (a person's,
+    /// on a container kept with `--keep`); `None`: the engine's 10 s.
+    pub stop_timeout: Option<Duration>,
 }
 
 /// What [`Engine::path_head`] found.
@@ -74,6 +83,23 @@ pub struct ContainerState {
     pub host_ports: HashMap<u16, u16>,
     /// The engine's own error for the container (a failed start), if any.
     pub error: String,
+    /// The signal a stop sends it: its `stop_signal`, else its image's `STOPSIGNAL`, else `SIGTERM`.
+    pub stop_signal: String,
+    /// When it last exited, if it has (`State.FinishedAt`).
+    pub finished_at: Option<jiff::Timestamp>,
+    /// Its memory limit in bytes (`HostConfig.Memory`); 0: none.
+    pub memory_limit: i64,
+    /// How many processes it may run (`HostConfig.PidsLimit`); 0: no limit.
+    pub pids_limit: i64,
+}
+
+/// How many processes a container runs, from the engine's one-shot stats (`pids_stats`): the cgroup's
+/// `pids.current` and `pids.max`, read alike on cgroup v1 and v2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PidsCount {
+    pub current: u64,
+    /// `None`: no limit.
+    pub limit: Option<u64>,
 }
 
 /// What a command run inside a container gave.
@@ -112,6 +138,13 @@ impl Engine {
             .remove_volume(name, Some(RemoveVolumeOptions { force: true }))
             .await
             .map_err(|e| EngineError::new("remove volume", name, e))
+    }
+
+    /// The folders an image declares with `VOLUME` (`Config.Volumes` of `GET /images/{name}/json`).
+    pub async fn image_volumes(&self, image: &str) -> Result<Vec<String>, EngineError> {
+        let inspect =
+            self.docker.inspect_image(image).await.map_err(|e| EngineError::new("inspect image", image, e))?;
+        Ok(inspect.config.and_then(|c| c.volumes).unwrap_or_default())
     }
 
     /// Creates a container on its scenario's network; every port published on 127.0.0.1 at a free port.
@@ -177,6 +210,8 @@ impl Engine {
             working_dir: config.workdir.clone(),
             exposed_ports: Some(exposed),
             labels: Some(config.labels.clone()),
+            stop_signal: config.stop_signal.clone(),
+            stop_timeout: config.stop_timeout.map(|grace| i64::from(whole_seconds(grace))),
             host_config: Some(host_config),
             // The default bridge knows no aliases: only a scenario network gets the endpoint settings.
             networking_config: (config.network != DEFAULT_NETWORK).then(|| NetworkingConfig {
@@ -197,9 +232,11 @@ impl Engine {
         self.docker.start_container(id, None).await.map_err(|e| EngineError::new("start container", id, e))
     }
 
+    /// Sends the container its stop signal (its `StopSignal`) and waits `grace` for it to exit before
+    /// the engine kills it.
     pub async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), EngineError> {
         let options = StopContainerOptions { t: Some(whole_seconds(grace)), ..Default::default() };
-        match self.docker.stop_container(id, Some(options)).await {
+        match self.waiting_out(grace).stop_container(id, Some(options)).await {
             // 304: already stopped, which is what was asked.
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
             other => other.map_err(|e| EngineError::new("stop container", id, e)),
@@ -208,7 +245,21 @@ impl Engine {
 
     pub async fn restart_container(&self, id: &str, grace: Duration) -> Result<(), EngineError> {
         let options = RestartContainerOptions { t: Some(whole_seconds(grace)), ..Default::default() };
-        self.docker.restart_container(id, Some(options)).await.map_err(|e| EngineError::new("restart container", id, e))
+        self.waiting_out(grace)
+            .restart_container(id, Some(options))
+            .await
+            .map_err(|e| EngineError::new("restart container", id, e))
+    }
+
+    /// The client for a request that the engine answers only after a grace period: one whose time limit
+    /// outlasts the grace, where the client's own (2 minutes) would cut a long `stop_grace_period` short.
+    fn waiting_out(&self, grace: Duration) -> std::borrow::Cow<'_, bollard::Docker> {
+        let needed = grace + STOP_ANSWER_MARGIN;
+        if needed <= self.docker.timeout() {
+            std::borrow::Cow::Borrowed(&self.docker)
+        } else {
+            std::borrow::Cow::Owned(self.docker.clone().with_timeout(needed))
+        }
     }
 
     /// Removes a container and its anonymous volumes (a Dockerfile's `VOLUME` without a mount).
@@ -286,6 +337,14 @@ impl Engine {
         let inspect =
             self.docker.inspect_container(id, None).await.map_err(|e| EngineError::new("inspect container", id, e))?;
         let state = inspect.state.unwrap_or_default();
+        let stop_signal = inspect.config.as_ref().and_then(|c| c.stop_signal.clone()).filter(|s| !s.is_empty());
+        let limits = inspect.host_config.as_ref();
+        // A container that never exited has the zero time (`0001-01-01T00:00:00Z`).
+        let finished_at = state
+            .finished_at
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .filter(|t| *t > jiff::Timestamp::UNIX_EPOCH);
         let mut host_ports = HashMap::new();
         for (key, bindings) in inspect.network_settings.and_then(|n| n.ports).unwrap_or_default() {
             let Some(port) = key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok()) else { continue };
@@ -308,7 +367,21 @@ impl Engine {
             restart_count: inspect.restart_count.unwrap_or(0),
             host_ports,
             error: state.error.unwrap_or_default(),
+            stop_signal: stop_signal.unwrap_or_else(|| "SIGTERM".to_owned()),
+            finished_at,
+            memory_limit: limits.and_then(|h| h.memory).unwrap_or(0),
+            pids_limit: limits.and_then(|h| h.pids_limit).unwrap_or(0).max(0),
         })
+    }
+
+    /// How many processes the container runs now, and may run (`GET /containers/{id}/stats`, one shot);
+    /// `None` when the engine gives no count (the container is not running, or a rootless cgroup v1).
+    pub async fn pids(&self, id: &str) -> Option<PidsCount> {
+        let options = StatsOptions { stream: false, one_shot: true };
+        let stats = self.docker.stats(id, Some(options)).next().await?.ok()?;
+        let pids = stats.pids_stats?;
+        let limit = pids.limit.filter(|l| *l > 0 && *l < u64::from(u32::MAX));
+        Some(PidsCount { current: pids.current?, limit })
     }
 
     /// The container's output (stdout and stderr interleaved), the last `tail` lines or all of it,

@@ -5,6 +5,7 @@
 pub mod cancel;
 pub mod http_answer;
 pub mod images;
+pub mod limits;
 pub mod policy;
 pub mod ready;
 pub mod scope;
@@ -14,7 +15,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::diagnose;
 use crate::engine::build::BuildError;
 use crate::engine::build::BuildProgressSink;
 use crate::engine::container::{ContainerConfig, DEFAULT_NETWORK, MountConfig};
@@ -357,6 +357,7 @@ async fn scenario_body(
         set_current(&at, what.clone());
         let phase = Phase::StartingContainer { container: &container.name, at: &at };
         ctx.events.emit(&Event::Phase { test_name: &scenario.test_name, phase });
+        scope.enter_phase(format!("the {what}"));
         let image = match images.remove(&container.name) {
             Some(Ok(image)) => image,
             Some(Err(failure)) => {
@@ -369,7 +370,7 @@ async fn scenario_body(
             }
             None => continue,
         };
-        let result: Result<(), Halt> = async {
+        let mut result: Result<(), Halt> = async {
             if network.is_none() {
                 // Containers that talk to each other need a network of their own to find each other by
                 // name; a lone container uses the engine's default bridge, as `docker run` does, which
@@ -382,11 +383,15 @@ async fn scenario_body(
                     DEFAULT_NETWORK.to_owned()
                 });
             }
-            let config = container_config(&scope, container, image, network.clone().unwrap_or_default()).await?;
+            let network = network.clone().unwrap_or_default();
+            let config = container_config(&ctx.engine, &scope, container, image, network).await?;
             scope.create_container(&container.name, config).await?;
             steps::start_and_wait(&ctx, &scope, container).await
         }
         .await;
+        if let Err(Halt::Check { diagnosis, .. }) = &mut result {
+            diagnosis.extend(limits::limits_hit(&ctx, &scope, &scenario).await);
+        }
         if let Err(halt) = result {
             let failure = halt.into_failure(at, what);
             if scope.container(&container.name).is_none() {
@@ -406,20 +411,22 @@ async fn scenario_body(
         let summary = planned.step.summary();
         let phase = Phase::Step { index: index + 1, total, summary: &summary, at: &planned.at };
         ctx.events.emit(&Event::Phase { test_name: &scenario.test_name, phase });
+        scope.enter_phase(what.clone());
         let step_started = Instant::now();
-        let result = match planned.step.container().and_then(|c| unavailable.get(c).map(|why| (c, why))) {
+        let mut result = match planned.step.container().and_then(|c| unavailable.get(c).map(|why| (c, why))) {
             Some((name, why)) => Err(Halt::check(format!("container `{name}` to run this step on"), why.clone())),
             None => steps::run_step(&ctx, &scope, &scenario, &planned.step).await,
         };
+        if let Err(Halt::Check { diagnosis, .. }) = &mut result {
+            diagnosis.extend(limits::limits_hit(&ctx, &scope, &scenario).await);
+        }
         let blocked = matches!(&result, Err(Halt::Check { .. }))
             && planned.step.container().is_some_and(|c| unavailable.contains_key(c));
         let failure = result.err().map(|mut halt| {
             if let Halt::Check { diagnosis, .. } = &mut halt
                 && matches!(planned.step, Step::Http(_) | Step::Exec(_) | Step::Logs(_))
             {
-                for (container, files) in scope.take_discarded() {
-                    diagnosis.push(diagnose::discarded_on_recreate(&container, &files));
-                }
+                diagnosis.extend(scope.take_recreation_losses());
             }
             let mut failure = halt.into_failure(planned.at.clone(), what);
             if blocked {
@@ -514,12 +521,14 @@ async fn resolve_image(ctx: &RunContext, test_name: &str, container: &PlannedCon
 }
 
 async fn container_config(
+    engine: &Engine,
     scope: &Scope,
     container: &PlannedContainer,
     image: String,
     network: String,
 ) -> Result<ContainerConfig, EngineError> {
     let mut mounts = Vec::new();
+    let mut covered = Vec::new();
     for mount in &container.mounts {
         mounts.push(match mount {
             Mount::Volume { name, target, read_only } => MountConfig::Volume {
@@ -547,6 +556,22 @@ async fn container_config(
                 MountConfig::Bind { source: source.clone(), target: target.clone(), read_only: *read_only }
             }
         });
+        let (Mount::Volume { target, .. } | Mount::Bind { target, .. }) = mount;
+        covered.push(clean_container_path(target));
+    }
+    // An image's `VOLUME` that no mount of the scenario covers would get an anonymous volume from the
+    // engine. It gets a volume of the scenario's own instead: the engine copies the image's files into it
+    // just the same (an empty volume is filled on its first mount), `recreate` carries it over to the new
+    // container as compose carries anonymous volumes, and it carries seatrial's labels, so that cleanup,
+    // the sweep and `seatrial clean` remove it. As with the engine's own rule, only a mount at that very
+    // path covers it.
+    for target in engine.image_volumes(&image).await? {
+        if covered.contains(&clean_container_path(&target)) {
+            continue;
+        }
+        let name = scope.create_anonymous_volume(&container.name, &target).await?;
+        covered.push(clean_container_path(&target));
+        mounts.push(MountConfig::Volume { name, target, read_only: false });
     }
     Ok(ContainerConfig {
         name: scope.container_name(&container.name),
@@ -561,5 +586,35 @@ async fn container_config(
         network,
         alias: container.name.clone(),
         labels: scope.labels.clone(),
+        stop_signal: container.stop_signal.clone(),
+        stop_timeout: container.stop_grace_period,
     })
+}
+
+/// A path in a container as the engine compares mount points: `/data/` and `/data/./` are `/data`.
+fn clean_container_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_container_path;
+
+    #[test]
+    fn mount_points_compare_as_the_engine_compares_them() {
+        assert_eq!(clean_container_path("/data/"), "/data");
+        assert_eq!(clean_container_path("/var//lib/./db"), "/var/lib/db");
+        assert_eq!(clean_container_path("/a/b/../c"), "/a/c");
+        assert_eq!(clean_container_path("/"), "/");
+    }
 }

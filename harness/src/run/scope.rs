@@ -23,6 +23,11 @@ pub struct LiveContainer {
 struct ScopeState {
     /// Files a re-creation threw away with a container's own layer, by container.
     discarded: HashMap<String, Vec<String>>,
+    /// Why a re-creation had to kill a container rather than let it stop (a sentence), by container.
+    killed: HashMap<String, String>,
+    /// What the scenario did when, in order (`step 2 of 3 (sleep 5s)`): to tell at which step a container
+    /// died, from the time the engine says it exited.
+    phases: Vec<(jiff::Timestamp, String)>,
     network: Option<String>,
     volumes: Vec<String>,
     containers: HashMap<String, LiveContainer>,
@@ -89,8 +94,24 @@ impl Scope {
         Ok(name)
     }
 
+    /// The volume that stands in for the anonymous volume the engine would make for an image's `VOLUME`
+    /// at `target` of `container`. `_` is in no slug, so no volume the scenario names can have this name.
+    pub fn anonymous_volume_name(&self, container: &str, target: &str) -> String {
+        let hash = short_hash(&format!("{container}\n{target}"));
+        format!("{}-{}_{}-{hash}", self.prefix, slug(container, 40), slug(target, 40))
+    }
+
+    /// A named volume of the scenario (`data:/data`), made once however many containers mount it.
     pub async fn create_volume(&self, volume: &str) -> Result<String, EngineError> {
-        let name = self.volume_name(volume);
+        self.create_volume_named(self.volume_name(volume)).await
+    }
+
+    /// The scenario's stand-in for an anonymous volume of `container` at `target`.
+    pub async fn create_anonymous_volume(&self, container: &str, target: &str) -> Result<String, EngineError> {
+        self.create_volume_named(self.anonymous_volume_name(container, target)).await
+    }
+
+    async fn create_volume_named(&self, name: String) -> Result<String, EngineError> {
         if self.state().volumes.contains(&name) {
             return Ok(name);
         }
@@ -125,10 +146,35 @@ impl Scope {
         }
     }
 
-    /// Files re-creations discarded, by container, each told once: the first check that reads data
-    /// after a re-creation is the one the lost files explain.
-    pub fn take_discarded(&self) -> Vec<(String, Vec<String>)> {
-        self.state().discarded.drain().collect()
+    /// Notes that the scenario now does `what` (`step 2 of 3 (sleep 5s)`, `the start of container `web``).
+    pub fn enter_phase(&self, what: String) {
+        self.state().phases.push((jiff::Timestamp::now(), what));
+    }
+
+    /// What the scenario was doing at `when` (an engine time, such as a container's exit); `None` before
+    /// its first phase.
+    pub fn phase_at(&self, when: jiff::Timestamp) -> Option<String> {
+        let state = self.state();
+        state.phases.iter().rev().find(|(started, _)| *started <= when).map(|(_, what)| what.clone())
+    }
+
+    /// Records that a re-creation killed a container that did not stop within its grace period.
+    pub fn record_killed(&self, key: &str, why: String) {
+        self.state().killed.insert(key.to_owned(), why);
+    }
+
+    /// What re-creations lost, as sentences, each told once: the first check that reads data after a
+    /// re-creation is the one they explain. A kill comes before the files, being the likelier cause.
+    pub fn take_recreation_losses(&self) -> Vec<String> {
+        let mut state = self.state();
+        let mut killed: Vec<(String, String)> = state.killed.drain().collect();
+        let mut discarded: Vec<(String, Vec<String>)> = state.discarded.drain().collect();
+        killed.sort();
+        discarded.sort();
+        let killed = killed.into_iter().map(|(_, why)| why);
+        killed
+            .chain(discarded.iter().map(|(container, files)| crate::diagnose::discarded_on_recreate(container, files)))
+            .collect()
     }
 
     pub fn container(&self, key: &str) -> Option<LiveContainer> {
@@ -151,17 +197,32 @@ impl Scope {
     }
 
     /// Removes everything, containers first. Every removal is tried; the first error is returned.
+    ///
+    /// A container whose scenario names its `stop_signal` or `stop_grace_period` is stopped with them
+    /// first, as `docker compose down` does, so that what it does on the way out (flush to a bind mount,
+    /// say goodbye to a peer) happens. The others are removed at once: their volumes and network go right
+    /// after, so a graceful stop would buy nothing and cost the whole grace period for every PID 1 that
+    /// ignores SIGTERM (a shell, `sleep`, busybox `httpd`). After an interruption nothing waits.
     pub async fn cleanup(&self) -> Result<(), EngineError> {
         let (containers, network, volumes) = {
             let mut state = self.state();
             (
-                state.containers.drain().map(|(_, c)| c.id).collect::<Vec<_>>(),
+                state.containers.drain().map(|(_, c)| c).collect::<Vec<_>>(),
                 state.network.take(),
                 std::mem::take(&mut state.volumes),
             )
         };
+        let interrupted = self.cancellation.is_cancelled();
         let mut first_error = None;
-        let removals = containers.iter().map(|id| self.engine.remove_container(id));
+        let removals = containers.iter().map(|live| async move {
+            let declared = live.config.stop_signal.is_some() || live.config.stop_timeout.is_some();
+            if declared && !interrupted {
+                let grace = live.config.stop_timeout.unwrap_or(super::steps::DEFAULT_STOP_GRACE);
+                // A stop that fails (the container already gone) leaves the removal to say what is wrong.
+                let _ = self.engine.stop_container(&live.id, grace).await;
+            }
+            self.engine.remove_container(&live.id).await
+        });
         for result in futures_util::future::join_all(removals).await {
             if let Err(e) = result {
                 first_error.get_or_insert(e);

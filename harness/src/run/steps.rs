@@ -12,8 +12,9 @@ use crate::check::{self, Mismatch};
 use crate::diagnose;
 use crate::scenario::plan::{Body, HttpStep, LogsStep, PlannedContainer, PlannedScenario, Step};
 
-/// Grace period for `restart` and the final removal: long enough for a clean shutdown.
-pub const RESTART_GRACE: Duration = Duration::from_secs(10);
+/// How long a container may take to stop after its stop signal when its scenario gives no
+/// `stop_grace_period`: `docker stop`'s and compose's default.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 
 fn mismatches_to_halt(mismatches: Vec<Mismatch>, diagnosis: Vec<String>) -> Result<(), Halt> {
     if mismatches.is_empty() {
@@ -64,15 +65,25 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
             // An exited container cannot run the command: say why it exited, not the engine's 409.
             let expected = format!("`{}` running, to run `{}` in it", exec.container, exec.cmd.join(" "));
             exited_halt(ctx, scope, &exec.container, expected).await?;
-            let output = tokio::time::timeout(exec.timeout, ctx.engine.exec(&id, &exec.cmd, exec.user.as_deref()))
+            let ran = tokio::time::timeout(exec.timeout, ctx.engine.exec(&id, &exec.cmd, exec.user.as_deref()))
                 .await
                 .map_err(|_| {
-                    Halt::check(
-                        format!("`{}` finishes within {:?}", exec.cmd.join(" "), exec.timeout),
-                        "it was still running",
-                    )
-                })??;
-            mismatches_to_halt(check::exec::check_exec(exec, &output), Vec::new())
+                Halt::check(
+                    format!("`{}` finishes within {:?}", exec.cmd.join(" "), exec.timeout),
+                    "it was still running",
+                )
+            })?;
+            let mismatches = match &ran {
+                Ok(output) => check::exec::check_exec(exec, output),
+                Err(_) => Vec::new(),
+            };
+            if (ran.is_err() || !mismatches.is_empty())
+                && let Some(halt) = exited_during_exec(ctx, scope, exec, ran.as_ref().ok(), &mismatches).await
+            {
+                return Err(halt);
+            }
+            ran?;
+            mismatches_to_halt(mismatches, Vec::new())
         }
         Step::Logs(logs) => logs_step(ctx, scope, logs).await,
         Step::Restart(name) | Step::Start(name) | Step::Recreate(name) => {
@@ -83,10 +94,11 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
                 Step::Recreate(_) => 0,
                 _ => log_baseline(ctx, scope, name, container.ready.as_ref()).await,
             };
+            let grace = container.stop_grace_period.unwrap_or(DEFAULT_STOP_GRACE);
             let started = match step {
                 Step::Restart(_) => {
                     let id = id_of(scope, name)?;
-                    ctx.engine.restart_container(&id, RESTART_GRACE).await.map_err(|e| (id, e))
+                    ctx.engine.restart_container(&id, grace).await.map_err(|e| (id, e))
                 }
                 Step::Start(_) => {
                     let id = id_of(scope, name)?;
@@ -98,6 +110,7 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
                         .ok_or_else(|| Halt::check(format!("container `{name}` exists"), "it does not"))?;
                     let changes = ctx.engine.container_changes(&old.id).await.unwrap_or_default();
                     scope.record_discarded(name, diagnose::data_files(&changes, &old.config));
+                    stop_for_recreate(ctx, scope, name, &old.id, grace).await?;
                     scope.remove_container(name).await?;
                     let id = scope.create_container(name, old.config).await?;
                     ctx.engine.start_container(&id).await.map_err(|e| (id, e))
@@ -121,7 +134,8 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
             if took <= *within {
                 return Ok(());
             }
-            let diagnosis = diagnose::ignored_sigterm(container, state.exit_code).into_iter().collect();
+            let diagnosis =
+                diagnose::ignored_stop_signal(container, &state.stop_signal, state.exit_code).into_iter().collect();
             Err(Halt::Check {
                 expected: format!("`{container}` stops within {within:?}"),
                 actual: format!("it took {:.1}s (exit code {})", took.as_secs_f64(), state.exit_code),
@@ -134,6 +148,81 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
             Ok(())
         }
     }
+}
+
+/// How long a container whose exec was killed may take to show as exited: the exec's end and the
+/// container's exit are reported apart.
+const EXIT_NOTICED_WITHIN: Duration = Duration::from_secs(1);
+
+/// An exec whose container died while it ran: the command was killed with it, and its exit code (137)
+/// or the broken output stream says nothing of why. Says that the container exited and why (its exit
+/// code, its last line, the kernel's OOM kill); `None` when the container still runs.
+async fn exited_during_exec(
+    ctx: &RunContext,
+    scope: &Scope,
+    exec: &crate::scenario::plan::ExecStep,
+    output: Option<&crate::engine::container::ExecOutput>,
+    mismatches: &[Mismatch],
+) -> Option<Halt> {
+    // Only a command that was killed (137) or lost its stream can have died with its container.
+    let killed = output.is_none_or(|o| o.exit_code == 137 || o.exit_code < 0);
+    if !killed {
+        return None;
+    }
+    let deadline = Instant::now() + EXIT_NOTICED_WITHIN;
+    let state = loop {
+        let state = scope.refresh(&exec.container).await.ok()?;
+        if !state.running {
+            break state;
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let id = scope.container(&exec.container).map(|c| c.id).unwrap_or_default();
+    let log = ctx.engine.logs(&id, Some(200)).await.unwrap_or_default();
+    let command = exec.cmd.join(" ");
+    let expected = if mismatches.is_empty() {
+        format!("`{command}` runs to its end")
+    } else {
+        mismatches.iter().map(|m| m.expected.as_str()).collect::<Vec<_>>().join("; ")
+    };
+    let killed_with = match output {
+        Some(output) => format!("the command was killed with it (exit code {})", output.exit_code),
+        None => "the command's output ended with it".to_owned(),
+    };
+    let how = if state.oom_killed {
+        format!("was killed for memory (exit code {})", state.exit_code)
+    } else {
+        format!("exited with code {}", state.exit_code)
+    };
+    let actual = format!("container `{}` {how} while `{command}` ran, and {killed_with}", exec.container);
+    Some(Halt::Check {
+        expected,
+        actual,
+        diagnosis: vec![diagnose::exited(&exec.container, &state, &log)],
+        evidence: None,
+    })
+}
+
+/// Stops a container that is about to be re-created as `docker compose up --force-recreate` does: its
+/// stop signal, then its grace period, so that it saves its state (a database checkpoints, a cache
+/// writes its dump) before it goes. Removing it with force would SIGKILL it on the spot. A container
+/// that had to be killed at the end of the grace period is recorded, for the check its lost state fails.
+async fn stop_for_recreate(ctx: &RunContext, scope: &Scope, name: &str, id: &str, grace: Duration) -> Result<(), Halt> {
+    let before = scope.refresh(name).await?;
+    if !before.running {
+        return Ok(());
+    }
+    let started = Instant::now();
+    ctx.engine.stop_container(id, grace).await?;
+    let took = started.elapsed();
+    let after = ctx.engine.inspect_container(id).await?;
+    if took >= grace && after.exit_code == 137 {
+        scope.record_killed(name, diagnose::killed_on_recreate(name, &after.stop_signal, grace));
+    }
+    Ok(())
 }
 
 async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Result<(), Halt> {

@@ -71,6 +71,8 @@ pub enum ScenarioErrorKind {
     UnknownImage { name: String, known: Vec<String> },
     #[error("the image `{0}` is defined in `images:` but no container uses it")]
     UnusedImage(String),
+    #[error("invalid stop signal `{text}`: {reason}")]
+    InvalidSignal { text: String, reason: String },
     #[error("{0}")]
     Invalid(String),
 }
@@ -154,6 +156,19 @@ impl ScenarioError {
                     .to_owned(),
             ),
             PortNotPublished { port } => Some(format!("add {port} to the container's `ports:`")),
+            InvalidSignal { text, .. } => {
+                let names = super::signal::signal_names();
+                let written = text.trim().to_ascii_uppercase();
+                let written = if written.starts_with("SIG") { written } else { format!("SIG{written}") };
+                // A number out of range is near no name.
+                let near = if text.trim().parse::<i64>().is_ok() { None } else { did_you_mean(&written, &names) };
+                Some(match near {
+                    Some(near) => {
+                        format!("did you mean `{near}`? (write a name such as `SIGINT` or `INT`, or a number)")
+                    }
+                    None => "write a name such as `SIGINT` or `INT`, or a number from 1 to 64".to_owned(),
+                })
+            }
             _ => None,
         }
     }

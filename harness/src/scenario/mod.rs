@@ -7,6 +7,7 @@ pub mod interpolate;
 pub mod model;
 pub mod paths;
 pub mod plan;
+pub mod signal;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

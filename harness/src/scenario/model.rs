@@ -103,6 +103,15 @@ pub struct ContainerSpec {
     pub workdir: Option<Spanned<String>>,
     /// When the container counts as started (default: as soon as it runs).
     pub ready: Option<Spanned<ReadySpec>>,
+    /// The signal that asks the container to stop, as compose writes it: `SIGINT`, `INT` or a number
+    /// (default: the image's `STOPSIGNAL`, else `SIGTERM`). `stop`, `restart`, `recreate` and the final
+    /// cleanup send it.
+    #[serde(default)]
+    #[schemars(schema_with = "word")]
+    pub stop_signal: Option<Spanned<String>>,
+    /// How long the container may take to stop after its stop signal before it is killed, e.g. `1m30s`
+    /// (default `10s`), for `restart`, `recreate` and the final cleanup.
+    pub stop_grace_period: Option<Spanned<DurationText>>,
 }
 
 /// When a container counts as ready. Exactly one of `http`, `log`, `exec`, `tcp`.
@@ -172,11 +181,13 @@ pub enum StepSpec {
     Logs(LogsStepSpec),
     /// Restarts the named container and waits for its `ready:` check again.
     Restart(Spanned<String>),
-    /// Removes the named container and runs a new one from the same image with the same volumes.
+    /// Stops the named container gracefully (its stop signal, then its grace period), removes it and runs a
+    /// new one from the same image with the same volumes, its image's `VOLUME`s included.
     Recreate(Spanned<String>),
     /// Starts the named container after a `stop`, and waits for it to be ready.
     Start(Spanned<String>),
-    /// Stops a container with SIGTERM; it must have exited `within` the given time.
+    /// Stops a container with its stop signal (SIGTERM unless `stop_signal` says otherwise); it must have
+    /// exited `within` the given time.
     Stop(StopStepSpec),
     /// Waits this long, e.g. `500ms`.
     Sleep(Spanned<DurationText>),
@@ -288,7 +299,7 @@ pub struct LogsExpectSpec {
 pub struct StopStepSpec {
     /// The container to stop; it must be running at this step.
     pub container: Spanned<String>,
-    /// The container must have exited this long after SIGTERM, e.g. `5s` (default `10s`).
+    /// The container must have exited this long after its stop signal, e.g. `5s` (default `10s`).
     pub within: Option<Spanned<DurationText>>,
 }
 

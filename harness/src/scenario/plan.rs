@@ -93,6 +93,10 @@ pub struct PlannedContainer {
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub ready: Option<Ready>,
+    /// `SIGINT` or a number; `None`: the image's `STOPSIGNAL`, else SIGTERM.
+    pub stop_signal: Option<String>,
+    /// How long a stop waits after the signal before SIGKILL; `None`: the default grace.
+    pub stop_grace_period: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -561,7 +565,34 @@ impl Planner<'_> {
         let user = c.user.as_ref().map(|u| self.var(&u.value, loc(u)));
         let workdir = c.workdir.as_ref().map(|w| self.var(&w.value, loc(w)));
         let ready = c.ready.as_ref().and_then(|r| self.ready(r, &ports));
-        PlannedContainer { name: name.to_owned(), image, ports, mounts, env, command, entrypoint, user, workdir, ready }
+        let stop_signal = c.stop_signal.as_ref().and_then(|s| self.stop_signal(s));
+        let stop_grace_period = c.stop_grace_period.as_ref().map(|g| self.duration(&Some(g.clone()), Duration::ZERO));
+        PlannedContainer {
+            name: name.to_owned(),
+            image,
+            ports,
+            mounts,
+            env,
+            command,
+            entrypoint,
+            user,
+            workdir,
+            ready,
+            stop_signal,
+            stop_grace_period,
+        }
+    }
+
+    /// A stop signal the engine will take, in its canonical form (`INT` -> `SIGINT`).
+    fn stop_signal(&mut self, spec: &Spanned<String>) -> Option<String> {
+        let text = self.var(&spec.value, loc(spec));
+        match super::signal::parse_signal(&text) {
+            Ok(signal) => Some(signal),
+            Err(reason) => {
+                self.error(loc(spec), ScenarioErrorKind::InvalidSignal { text, reason });
+                None
+            }
+        }
     }
 
     fn mount(&mut self, spec: &Spanned<String>) -> Option<Mount> {
