@@ -9,6 +9,7 @@ pub mod write;
 use std::fmt::Write as _;
 
 use crate::outcome::{FailureKind, ScenarioOutcome};
+use crate::scenario::Where;
 
 /// Container output made safe to print: ANSI escape sequences (colours, cursor moves) removed, other
 /// control characters (NUL, a lone ESC) shown as escapes, so that a container cannot repaint the terminal
@@ -64,6 +65,7 @@ pub fn render_failure(outcome: &ScenarioOutcome) -> String {
     };
     let _ = writeln!(out, "scenario `{}`: {} {verb}", outcome.name, failure.what);
     let _ = writeln!(out, "  --> {}", failure.at);
+    out.push_str(&source_excerpt(&failure.at));
     let _ = writeln!(out, "  expected: {}", failure.expected);
     let _ = writeln!(out, "  actual:   {}", failure.actual);
     for why in &failure.diagnosis {
@@ -95,8 +97,38 @@ pub fn render_failure(outcome: &ScenarioOutcome) -> String {
     out
 }
 
+/// The line of the scenario file at `at`, with a caret under what failed, as a compiler shows an error:
+///
+/// ```text
+///    |
+/// 19 |       - http: { port: 8000, path: /notes, expect: { body_contains: hello } }
+///    |         ^^^^
+/// ```
+///
+/// Empty when the file cannot be read any more or the place has no line.
+pub fn source_excerpt(at: &Where) -> String {
+    let Some(loc) = at.loc else { return String::new() };
+    let Ok(text) = std::fs::read_to_string(&at.file) else { return String::new() };
+    let Some((line, token)) = crate::scenario::error::line_and_token(&text, loc) else { return String::new() };
+    let number = loc.line.to_string();
+    let gutter = " ".repeat(number.len());
+    let shown = printable(line.trim_end());
+    let indent: String = line[..token.start].chars().map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    let carets = "^".repeat(line[token].chars().count().max(1));
+    format!("  {gutter} |\n  {number} | {shown}\n  {gutter} | {indent}{carets}\n")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_failing_line_is_shown_with_a_caret() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.yaml");
+        std::fs::write(&file, "steps:\n  - http: { port: 80 }\n").unwrap();
+        let at = super::Where { file: file.into(), loc: Some(crate::scenario::Loc { line: 2, column: 5 }) };
+        assert_eq!(super::source_excerpt(&at), "    |\n  2 |   - http: { port: 80 }\n    |     ^^^^\n");
+    }
+
     #[test]
     fn long_log_lines_are_cut() {
         let line = "x".repeat(super::LOG_LINE_LIMIT + 7);

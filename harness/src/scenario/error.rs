@@ -245,6 +245,15 @@ pub fn did_you_mean<'a>(found: &str, known: &'a [String]) -> Option<&'a str> {
         .map(|(_, _, k)| k.as_str())
 }
 
+/// The line `loc` is on, and the byte range (within that line) of the token that starts at its column: what
+/// a caret under a source line marks, for parse errors and for failures at run time alike.
+pub fn line_and_token(text: &str, loc: Loc) -> Option<(&str, std::ops::Range<usize>)> {
+    let span = byte_span(text, loc)?;
+    let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[span.start..].find('\n').map_or(text.len(), |i| span.start + i);
+    Some((&text[line_start..line_end], (span.start - line_start)..(span.end.min(line_end) - line_start)))
+}
+
 /// The byte range of the token starting at `loc`: to the end of the word, at least one character.
 fn byte_span(text: &str, loc: Loc) -> Option<std::ops::Range<usize>> {
     let line_start =
