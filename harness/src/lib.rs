@@ -16,6 +16,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod session;
+pub mod text;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

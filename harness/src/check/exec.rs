@@ -1,8 +1,9 @@
 //! A command's exit code and output against `expect:`.
 
-use super::{Mismatch, excerpt};
+use super::Mismatch;
 use crate::engine::container::ExecOutput;
 use crate::scenario::plan::ExecStep;
+use crate::text::excerpt;
 
 pub fn check_exec(step: &ExecStep, output: &ExecOutput) -> Vec<Mismatch> {
     let mut mismatches = Vec::new();

@@ -5,8 +5,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::{Mismatch, excerpt};
+use super::Mismatch;
 use crate::scenario::plan::HttpExpect;
+use crate::text::excerpt;
 
 /// An answer as the check needs it.
 #[derive(Debug, Clone)]

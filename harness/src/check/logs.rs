@@ -1,7 +1,8 @@
 //! A container's log against `expect: { contains, not_contains }`.
 
-use super::{Mismatch, excerpt};
+use super::Mismatch;
 use crate::scenario::plan::LogsStep;
+use crate::text::excerpt;
 
 pub fn check_logs(step: &LogsStep, log: &str) -> Vec<Mismatch> {
     let mut mismatches = Vec::new();

@@ -2,8 +2,8 @@
 //! could not fork at its pids limit. In: the engine's state, process count and the log; out: a sentence
 //! that names the limit, so that a failure says "out of memory" rather than "exit code 137".
 
-use crate::check::excerpt;
 use crate::engine::container::{ContainerState, PidsCount};
+use crate::text::excerpt;
 
 /// What programs print when `fork()` or `clone()` fails for want of a process slot: busybox and dash
 /// (`can't fork`), bash (`fork: retry`, `fork: Resource temporarily unavailable`), glibc and threads

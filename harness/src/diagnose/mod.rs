@@ -58,7 +58,7 @@ pub fn exited(name: &str, state: &ContainerState, log: &str) -> String {
         text.push_str(&format!("; the program raised `{last}`"));
     } else if let Some(last) = log.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
         // Usage errors, missing files, a shell's "not found": the last line usually says it.
-        text.push_str(&format!("; its last line of output: {}", crate::check::excerpt(last, 200)));
+        text.push_str(&format!("; its last line of output: {}", crate::text::excerpt(last, 200)));
     }
     text
 }
@@ -133,7 +133,7 @@ pub fn last_server_message(log: &str) -> Option<String> {
         .rev()
         .map(str::trim)
         .find(|l| !l.is_empty() && !ACCESS.iter().any(|a| l.contains(a)) && !STATUS_LINE.is_match(l))?;
-    Some(crate::check::excerpt(line, 300))
+    Some(crate::text::excerpt(line, 300))
 }
 
 /// Words of an error that a folder the program cannot write explains.

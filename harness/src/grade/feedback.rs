@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::gradebook::{CheckResult, FailureView, SubmissionGrade};
-use crate::report::printable;
+use crate::text::{markdown_line, printable};
 
 pub fn to_markdown(assignment: &str, grade: &SubmissionGrade) -> String {
     let mut out = String::new();
@@ -51,8 +51,8 @@ pub fn to_markdown(assignment: &str, grade: &SubmissionGrade) -> String {
     }
     if let Some(first) = blocked.first().and_then(|c| c.failure.as_ref()) {
         out.push_str("### Not checked\n\n");
-        let names: Vec<String> = blocked.iter().map(|c| line(&c.name)).collect();
-        let _ = writeln!(out, "{}: {}\n", names.join(", "), line(&first.actual));
+        let names: Vec<String> = blocked.iter().map(|c| markdown_line(&c.name)).collect();
+        let _ = writeln!(out, "{}: {}\n", names.join(", "), markdown_line(&first.actual));
     }
     if grade.checks.iter().any(|c| !c.passed) && !grade.logs.is_empty() {
         out.push_str("## Container logs (last lines)\n\n");
@@ -69,10 +69,10 @@ fn verdict(check: &CheckResult) -> &'static str {
 }
 
 fn failure_block(out: &mut String, failure: &FailureView) {
-    let _ = writeln!(out, "- expected: {}", line(&failure.expected));
-    let _ = writeln!(out, "- got: {}", line(&failure.actual));
+    let _ = writeln!(out, "- expected: {}", markdown_line(&failure.expected));
+    let _ = writeln!(out, "- got: {}", markdown_line(&failure.actual));
     for why in &failure.diagnosis {
-        let _ = writeln!(out, "- **why:** {}", line(why));
+        let _ = writeln!(out, "- **why:** {}", markdown_line(why));
     }
     out.push('\n');
     if let Some(evidence) = &failure.evidence {
@@ -89,56 +89,15 @@ fn code_block(out: &mut String, text: &str) {
     let _ = writeln!(out, "{fence}text\n{text}\n{fence}\n");
 }
 
-/// One line of prose: controls made visible, Markdown's active characters escaped.
-fn line(text: &str) -> String {
-    let text = printable(text);
-    // Backticks stay when they pair up: messages quote names and instructions in them, and inside a
-    // code span nothing is markup (only `|` still ends a table cell). An odd one is escaped.
-    let spans_pair = text.matches('`').count().is_multiple_of(2);
-    let mut in_code = false;
-    let mut out = String::new();
-    for c in text.chars() {
-        let escape = match c {
-            '`' if spans_pair => {
-                in_code = !in_code;
-                false
-            }
-            '`' => true,
-            '|' => true,
-            // Angle brackets would let a container's output inject HTML into a rendered page.
-            '\\' | '[' | ']' | '<' | '>' => !in_code,
-            _ => false,
-        };
-        if escape {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.replace('\n', " ")
-}
-
 fn cell(text: &str) -> String {
-    line(text)
+    crate::text::markdown_line(text)
 }
 
 fn heading(text: &str) -> String {
-    line(text)
+    crate::text::markdown_line(text)
 }
 
 /// Text inside an inline code span.
 fn inline(text: &str) -> String {
     printable(text).replace('`', "'")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::line;
-
-    #[test]
-    fn markup_is_escaped_outside_code_spans_only() {
-        assert_eq!(line("the build failed at `[3/3] COPY app.py .`"), "the build failed at `[3/3] COPY app.py .`");
-        assert_eq!(line("got <script> [link](x)"), "got \\<script\\> \\[link\\](x)");
-        assert_eq!(line("a `b|c` d|e"), "a `b\\|c` d\\|e");
-        assert_eq!(line("odd ` tick <b>"), "odd \\` tick \\<b\\>");
-    }
 }

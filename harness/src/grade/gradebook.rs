@@ -1,6 +1,7 @@
 //! The gradebook: one score per submission and check, from the scenario outcomes; written as CSV (for a
 //! spreadsheet or an LMS), JSON (everything) and an HTML summary with each check's pass rate.
 
+use crate::text::html_escape;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -132,15 +133,8 @@ pub fn grade_submission(id: &str, path: &Path, outcomes: &[ScenarioOutcome]) -> 
             });
         }
         notes.extend(outcome.setup.iter().map(FailureView::from));
-        // A scenario-level error (time limit, engine) that no step carries.
-        if let Some(failure) = &outcome.failure {
-            let carried = outcome.steps.iter().any(|s| s.failure.as_ref().is_some_and(|f| f.actual == failure.actual))
-                || outcome.builds.iter().any(|b| b.failure.as_ref().is_some_and(|f| f.actual == failure.actual))
-                || outcome.setup.iter().any(|f| f.actual == failure.actual);
-            if !carried {
-                notes.push(FailureView::from(failure));
-            }
-        }
+        // A failure of the scenario as a whole (time limit, engine), which no check carries.
+        notes.extend(outcome.scenario_failure.iter().map(FailureView::from));
         for tail in &outcome.logs {
             logs.push((tail.container.clone(), tail.lines.clone()));
         }
@@ -203,8 +197,8 @@ impl Gradebook {
              th.name, td.name {{ text-align: left; }}\n\
              td.pass {{ background: #dff5df; }} td.fail {{ background: #f8dcdc; }}\n\
              </style>\n</head>\n<body>\n<h1>{}</h1>\n",
-            escape(&title),
-            escape(&title)
+            html_escape(&title),
+            html_escape(&title)
         );
         let count = self.submissions.len();
         let mean = if count == 0 {
@@ -216,7 +210,7 @@ impl Gradebook {
         out.push_str("<table>\n<thead><tr><th class=\"name\">submission</th><th>score</th>");
         for column in &self.columns {
             let hidden = if column.hidden { " (hidden)" } else { "" };
-            let _ = write!(out, "<th>{}{hidden}<br>{} pt</th>", escape(&column.name), column.points);
+            let _ = write!(out, "<th>{}{hidden}<br>{} pt</th>", html_escape(&column.name), column.points);
         }
         out.push_str("</tr></thead>\n<tbody>\n");
         for submission in &self.submissions {
@@ -225,7 +219,7 @@ impl Gradebook {
                 "<tr><td class=\"name\"><a href=\"{}/feedback.md\">{}</a></td><td>{} / {}</td>",
                 // A folder name is one path segment of the link: `#`, `?`, `%` and spaces must not end it.
                 percent_encoding::utf8_percent_encode(&submission.id, percent_encoding::NON_ALPHANUMERIC),
-                escape(&submission.id),
+                html_escape(&submission.id),
                 submission.score,
                 self.max
             );
@@ -249,22 +243,6 @@ impl Gradebook {
         out.push_str("</tr></tfoot>\n</table>\n</body>\n</html>\n");
         out
     }
-}
-
-/// Text safe inside HTML elements and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::gradebook::{CheckResult, FailureView, SubmissionGrade};
-use crate::report::junit::{JunitError, keep_schema_attributes, logs_text, xml_safe};
+use crate::report::junit::{JunitError, keep_schema_attributes, logs_text};
+use crate::text::xml_safe;
 
 pub fn to_xml(grade: &SubmissionGrade) -> Result<String, JunitError> {
     let mut report = Report::new("seatrial grade");

@@ -37,7 +37,7 @@ pub struct Failure {
     pub evidence: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepStatus {
     Passed,
     Failed,
@@ -78,19 +78,58 @@ pub struct ScenarioOutcome {
     /// The images it built (or found built by another scenario of the run), in the order first used.
     pub builds: Vec<BuildOutcome>,
     pub steps: Vec<StepOutcome>,
-    /// The first thing that went wrong: what console and JUnit show.
-    pub failure: Option<Failure>,
-    /// When grading: problems outside the graded checks (a container that never became ready), which
-    /// explain why later checks failed.
+    /// Where the first thing that went wrong is recorded: what console and JUnit show ([`Self::failure`]).
+    pub first_failure: Option<FailureSite>,
+    /// Problems outside the steps: a container that could not be made or never became ready. When
+    /// grading they explain why later checks failed.
     pub setup: Vec<Failure>,
+    /// A failure of the scenario as a whole, which no build, container or step carries: its time limit,
+    /// a lost engine, a failed cleanup, seatrial's own task ending abnormally.
+    pub scenario_failure: Option<Failure>,
     pub logs: Vec<LogTail>,
     pub duration: Duration,
     /// Resources kept for debugging with `--keep`: how to reach them.
     pub kept: Vec<String>,
 }
 
+/// Where in a [`ScenarioOutcome`] a failure is recorded: each failure lives in one place, and the outcome
+/// says which of them came first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureSite {
+    /// The build of an image of `images:`, by name.
+    Build { image: String },
+    /// `setup[i]`: a container that could not be made or never became ready.
+    Setup(usize),
+    /// `steps[i]`.
+    Step(usize),
+    /// `scenario_failure`.
+    Scenario,
+}
+
 impl ScenarioOutcome {
     pub fn passed(&self) -> bool {
-        self.failure.is_none()
+        self.first_failure.is_none()
+    }
+
+    /// The first thing that went wrong.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self.first_failure.as_ref()? {
+            FailureSite::Build { image } => self.builds.iter().find(|b| &b.image == image)?.failure.as_ref(),
+            FailureSite::Setup(i) => self.setup.get(*i),
+            FailureSite::Step(i) => self.steps.get(*i)?.failure.as_ref(),
+            FailureSite::Scenario => self.scenario_failure.as_ref(),
+        }
+    }
+
+    /// Records a failure of the scenario as a whole; it comes first only if nothing failed before.
+    pub fn fail_as_a_whole(&mut self, failure: Failure) {
+        self.scenario_failure = Some(failure);
+        self.first_failure.get_or_insert(FailureSite::Scenario);
+    }
+
+    /// Records a failure of the scenario as a whole that explains whatever failed before (a lost engine).
+    pub fn fail_first_of_all(&mut self, failure: Failure) {
+        self.scenario_failure = Some(failure);
+        self.first_failure = Some(FailureSite::Scenario);
     }
 }

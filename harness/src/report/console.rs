@@ -42,8 +42,11 @@ impl LiveConsole {
             };
             if due {
                 current.shown = Some(now);
-                let detail =
-                    current.detail.as_ref().map(|d| format!(": {}", super::shown_log_line(d))).unwrap_or_default();
+                let detail = current
+                    .detail
+                    .as_ref()
+                    .map(|d| format!(": {}", crate::text::shown_log_line(d)))
+                    .unwrap_or_default();
                 lines.push(format!("    {test_name}: {} for {}s{detail}", current.what, lasted.as_secs()));
             }
         }

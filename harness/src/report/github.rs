@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::outcome::events::{Event, ReportError, Reporter};
 use crate::outcome::{Failure, FailureKind, ScenarioOutcome, StepStatus};
+use crate::text::{html_escape, markdown_line};
 
 pub struct GithubReporter {
     /// Paths in annotations are relative to the checkout (`GITHUB_WORKSPACE`), as GitHub expects.
@@ -46,7 +47,8 @@ impl GithubReporter {
                 }
             }
             // A build, a container that never became ready, a time limit: not a step of its own.
-            for failure in outcome.setup.iter().chain(&outcome.failure) {
+            let builds = outcome.builds.iter().filter_map(|b| b.failure.as_ref());
+            for failure in builds.chain(&outcome.setup).chain(&outcome.scenario_failure) {
                 if !annotated.contains(&failure.at) {
                     lines.push(self.annotation(outcome, failure));
                     annotated.push(failure.at.clone());
@@ -68,7 +70,7 @@ impl GithubReporter {
             message.push_str(&format!("\nwhy:      {why}"));
         }
         // Container output may hold control characters that would end or forge a workflow command.
-        let message: Vec<String> = message.lines().map(super::printable).collect();
+        let message: Vec<String> = message.lines().map(crate::text::printable).collect();
         format!("::error {}::{}", properties.join(","), data(&message.join("\n")))
     }
 
@@ -82,19 +84,19 @@ impl GithubReporter {
         }
         out.push_str("| scenario | result | time |\n|---|---|---|\n");
         for outcome in &self.outcomes {
-            let result = match &outcome.failure {
+            let result = match outcome.failure() {
                 None => "passed".to_owned(),
                 Some(f) => format!("{} at {}", if f.kind == FailureKind::Error { "error" } else { "failed" }, f.what),
             };
             out.push_str(&format!(
                 "| `{}` | {} | {:.1} s |\n",
-                cell(&outcome.test_name),
-                cell(&result),
+                markdown_line(&outcome.test_name),
+                markdown_line(&result),
                 outcome.duration.as_secs_f64()
             ));
         }
         for outcome in self.outcomes.iter().filter(|o| !o.passed()) {
-            out.push_str(&format!("\n<details><summary>{}</summary>\n\n```text\n", cell(&outcome.test_name)));
+            out.push_str(&format!("\n<details><summary>{}</summary>\n\n```text\n", html_escape(&outcome.test_name)));
             out.push_str(&super::render_failure(outcome).replace("```", "'''"));
             out.push_str("\n```\n\n</details>\n");
         }
@@ -110,11 +112,6 @@ fn data(text: &str) -> String {
 /// A workflow command's property: also `:` and `,`.
 fn property(text: &str) -> String {
     data(text).replace(':', "%3A").replace(',', "%2C")
-}
-
-/// Text for a Markdown table cell.
-fn cell(text: &str) -> String {
-    super::printable(text).replace('|', "\\|").replace('<', "&lt;")
 }
 
 impl Reporter for GithubReporter {

@@ -87,8 +87,10 @@ pub struct JsonScenario {
     pub steps: Vec<JsonStep>,
     /// The first thing that went wrong.
     pub failure: Option<JsonFailure>,
-    /// When grading: problems outside the graded checks (a container that never became ready).
+    /// Problems outside the steps: a container that could not be made or never became ready.
     pub setup: Vec<JsonFailure>,
+    /// A failure of the scenario as a whole (its time limit, a lost engine), which no step carries.
+    pub scenario_failure: Option<JsonFailure>,
     /// The last lines of each container's log, when the scenario did not pass.
     pub logs: Vec<JsonLogTail>,
     /// With `--keep`: how to reach the resources left for debugging.
@@ -166,7 +168,7 @@ pub fn scenario(outcome: &ScenarioOutcome) -> JsonScenario {
         name: outcome.name.clone(),
         test_name: outcome.test_name.clone(),
         at: place(&outcome.at),
-        status: outcome.failure.as_ref().map_or(JsonStatus::Passed, |f| failure_status(&f.kind)),
+        status: outcome.failure().map_or(JsonStatus::Passed, |f| failure_status(&f.kind)),
         duration_seconds: outcome.duration.as_secs_f64(),
         builds: outcome
             .builds
@@ -195,8 +197,9 @@ pub fn scenario(outcome: &ScenarioOutcome) -> JsonScenario {
                 failure: s.failure.as_ref().map(failure),
             })
             .collect(),
-        failure: outcome.failure.as_ref().map(failure),
+        failure: outcome.failure().map(failure),
         setup: outcome.setup.iter().map(failure).collect(),
+        scenario_failure: outcome.scenario_failure.as_ref().map(failure),
         logs: outcome
             .logs
             .iter()
@@ -293,6 +296,7 @@ fn cut_short(test_name: String, at: JsonPlace) -> JsonScenario {
         steps: Vec::new(),
         failure: None,
         setup: Vec::new(),
+        scenario_failure: None,
         logs: Vec::new(),
         kept: Vec::new(),
     }

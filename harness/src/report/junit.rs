@@ -9,6 +9,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use super::render_failure;
 use crate::outcome::events::{Event, ReportError, Reporter};
 use crate::outcome::{FailureKind, ScenarioOutcome};
+use crate::text::xml_safe;
 
 /// Why the report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -24,11 +25,6 @@ pub enum JunitError {
 pub struct Interrupted {
     pub test_name: String,
     pub reason: String,
-}
-
-/// Text XML 1.0 can hold: quick-junit drops C0 controls and ANSI codes but lets U+FFFE/U+FFFF through.
-pub(crate) fn xml_safe(text: &str) -> String {
-    text.chars().filter(|c| !matches!(c, '\u{FFFE}' | '\u{FFFF}')).collect()
 }
 
 fn suite_name(test_name: &str) -> &str {
@@ -50,7 +46,7 @@ fn suite_for<'a>(suites: &'a mut Vec<TestSuite>, name: &str) -> &'a mut TestSuit
 pub(crate) fn logs_text<'a>(logs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let text: String = logs
         .map(|(container, lines)| {
-            let lines: Vec<String> = lines.lines().map(super::cut_long_line).collect();
+            let lines: Vec<String> = lines.lines().map(crate::text::cut_long_line).collect();
             format!("== {container} ==\n{}\n", lines.join("\n"))
         })
         .collect();
@@ -67,7 +63,7 @@ pub fn to_xml(
     report.set_time(total);
     let mut suites: Vec<TestSuite> = Vec::new();
     for outcome in outcomes {
-        let status = match &outcome.failure {
+        let status = match outcome.failure() {
             None => TestCaseStatus::success(),
             Some(failure) => {
                 let kind = match failure.kind {
@@ -198,7 +194,8 @@ mod tests {
             at: Where { file: Arc::from(Path::new("s.yaml")), loc: None },
             builds: vec![],
             steps: vec![],
-            failure,
+            first_failure: failure.is_some().then_some(crate::outcome::FailureSite::Scenario),
+            scenario_failure: failure,
             setup: vec![],
             logs: vec![LogTail {
                 container: "web".into(),

@@ -1,17 +1,22 @@
-//! Images named in `images:` are built once per run, however many scenarios use them; concurrent
-//! requests for the same image wait for the one build. The run removes them at its end.
+//! The images phase: each container's image found or built before the scenario's clock starts. Images
+//! named in `images:` are built once per run, however many scenarios use them; concurrent requests for
+//! the same image wait for the one build. The run removes them at its end.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
-use super::RunContext;
 use super::cancel::Cancellation;
+use super::{Halt, LOG_TAIL_LINES, RunContext};
 use crate::engine::Engine;
 use crate::engine::build::{BuildError, BuildProgressSink, BuildRequest, context_tar, find_dockerfile};
 use crate::engine::labels::{RunId, short_hash, slug};
+use crate::outcome::events::{Event, Phase};
+use crate::outcome::{BuildOutcome, Failure};
+use crate::scenario::Where;
 use crate::scenario::plan::PlannedImage;
+use crate::scenario::plan::{ImageRef, PlannedContainer, PlannedScenario};
 
 type BuildResult = Result<String, Arc<BuildError>>;
 
@@ -30,7 +35,7 @@ impl ImageCache {
     /// The image's tag, building it first if no scenario of this run has.
     pub async fn get(&self, ctx: &RunContext, image: &PlannedImage, progress: BuildProgressSink) -> BuildResult {
         let cell = {
-            let mut builds = self.builds.lock().unwrap_or_else(|p| p.into_inner());
+            let mut builds = crate::lock::unpoisoned(&self.builds);
             builds.entry(build_key(image)).or_default().clone()
         };
         cell.get_or_init(|| build(&ctx.engine, &ctx.run, &ctx.cancellation, image, progress)).await.clone()
@@ -82,4 +87,102 @@ async fn build(
     };
     engine.remove_unfinished_step_images().await;
     result
+}
+
+/// The image of every container: a tag, or the failure that stands for it (a failed build, a missing image).
+pub(super) type ResolvedImages = HashMap<String, Result<String, Failure>>;
+
+/// Builds (or finds) each container's image before the scenario's clock starts; one outcome per image of
+/// `images:` that the scenario uses.
+pub(super) async fn resolve_images(
+    ctx: &RunContext,
+    scenario: &PlannedScenario,
+) -> (ResolvedImages, Vec<BuildOutcome>) {
+    let mut images = HashMap::new();
+    let mut builds: Vec<BuildOutcome> = Vec::new();
+    for container in &scenario.containers {
+        let at = container.ready.as_ref().map_or_else(|| scenario.at.clone(), |r| r.at.clone());
+        let what = format!("start of container `{}`", container.name);
+        let result = resolve_image(ctx, &scenario.test_name, container).await.map_err(|h| {
+            let (halt, at, what) = attribute(h, at, &what);
+            halt.into_failure(at, what)
+        });
+        if let ImageRef::Built(image) = &container.image
+            && !builds.iter().any(|b| b.image == image.name)
+        {
+            builds.push(BuildOutcome {
+                image: image.name.clone(),
+                grading: image.grading.clone(),
+                failure: result.as_ref().err().cloned(),
+            });
+        }
+        images.insert(container.name.clone(), result);
+    }
+    (images, builds)
+}
+
+/// A build failure belongs to the image's place in the file; anything else to the container's (`at`).
+fn attribute(halt: ImageOrHalt, at: Where, what: &str) -> (Halt, Where, String) {
+    match halt {
+        ImageOrHalt::Build { halt, image_at, image } => (halt, image_at, format!("build of image `{image}`")),
+        ImageOrHalt::Halt(halt) => (halt, at, what.to_owned()),
+    }
+}
+
+pub enum ImageOrHalt {
+    Build { halt: Halt, image_at: Where, image: String },
+    Halt(Halt),
+}
+
+impl<T: Into<Halt>> From<T> for ImageOrHalt {
+    fn from(h: T) -> Self {
+        ImageOrHalt::Halt(h.into())
+    }
+}
+
+async fn resolve_image(ctx: &RunContext, test_name: &str, container: &PlannedContainer) -> Result<String, ImageOrHalt> {
+    match &container.image {
+        ImageRef::Built(image) => {
+            ctx.events.emit(&Event::Phase { test_name, phase: Phase::Building { image: &image.name } });
+            let (events, test_name, name) = (ctx.events.clone(), test_name.to_owned(), image.name.clone());
+            let progress = BuildProgressSink::new(move |line| {
+                let phase = Phase::BuildProgress { image: &name, line };
+                events.emit(&Event::Phase { test_name: &test_name, phase });
+            });
+            ctx.images.get(ctx, image, progress).await.map_err(|err| {
+                let log = err.log().unwrap_or_default();
+                let tail: Vec<&str> = log.lines().collect();
+                let tail = tail[tail.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
+                let mut diagnosis = Vec::new();
+                if let Some(step) = err.failed_step() {
+                    diagnosis.push(format!("the build failed at `{step}`"));
+                }
+                diagnosis.extend(err.hint());
+                if let BuildError::Failed { message, .. } = &*err {
+                    diagnosis.extend(crate::engine::build::explain_missing_source(&image.context, message));
+                }
+                ImageOrHalt::Build {
+                    halt: Halt::Check {
+                        expected: format!("image `{}` builds from {}", image.name, image.context.display()),
+                        actual: err.to_string(),
+                        diagnosis,
+                        evidence: (!tail.is_empty()).then_some(tail),
+                    },
+                    image_at: image.at.clone(),
+                    image: image.name.clone(),
+                }
+            })
+        }
+        ImageRef::Engine(reference) => {
+            if !ctx.engine.has_image(reference).await? {
+                ctx.engine.pull_image(reference).await.map_err(|e| {
+                    Halt::check(
+                        format!("image `{reference}` on the engine or pullable"),
+                        format!("not on the engine, and the pull failed: {}", e.message),
+                    )
+                })?;
+            }
+            Ok(reference.clone())
+        }
+    }
 }

@@ -2,8 +2,9 @@
 //! kernel killed it for its memory limit (and during which step), or its processes reached the pids limit.
 //! Read only when something failed, so that a passing scenario pays nothing for it.
 
+use super::RunContext;
+use super::finish::ordered_containers;
 use super::scope::Scope;
-use super::{RunContext, ordered_containers};
 use crate::diagnose::limits::{out_of_memory, pids_limit_reached};
 use crate::scenario::PlannedScenario;
 

@@ -57,7 +57,7 @@ impl Scope {
     }
 
     fn state(&self) -> MutexGuard<'_, ScopeState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::unpoisoned(&self.state)
     }
 
     pub fn network_name(&self) -> String {

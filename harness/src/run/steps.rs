@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use super::guard::{exited_halt, port_diagnosis, start_failure};
 use super::http_answer::{BODY_LIMIT, NoAnswer, ReadBody, SHOWN_BODY_LIMIT, read_body};
-use super::ready::{exited_halt, log_baseline, port_diagnosis, start_failure, wait_ready};
+use super::ready::{log_baseline, wait_ready};
 use super::scope::Scope;
 use super::{Halt, RunContext};
 use crate::check::http::BodyNeed;
