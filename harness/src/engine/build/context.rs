@@ -10,11 +10,14 @@ use crate::engine::dockerignore::DockerIgnore;
 /// The Dockerfile of a context as `docker build` finds it: the name given, or, for the default name,
 /// `dockerfile` as the docker CLI also accepts.
 pub fn find_dockerfile(context: &Path, dockerfile: &str) -> Result<String, BuildError> {
-    if context.join(dockerfile).is_file() {
-        return Ok(dockerfile.to_owned());
-    }
-    if dockerfile == "Dockerfile" && context.join("dockerfile").is_file() {
-        return Ok("dockerfile".to_owned());
+    // The plan writes out the default name: a build cannot tell `Dockerfile` named from none named.
+    let wanted = if dockerfile == crate::dockerfile::DEFAULT_NAME {
+        crate::dockerfile::Wanted::Default
+    } else {
+        crate::dockerfile::Wanted::Named(dockerfile)
+    };
+    if let Some(found) = crate::dockerfile::find(context, wanted) {
+        return Ok(found);
     }
     let mut found: Vec<String> = std::fs::read_dir(context)
         .map_err(|e| BuildError::Context { path: context.to_path_buf(), message: e.to_string() })?

@@ -241,16 +241,18 @@ impl Planner<'_> {
                 }
                 (value, loc(d))
             }
-            None => ("Dockerfile".to_owned(), loc(&build.context)),
+            None => (crate::dockerfile::DEFAULT_NAME.to_owned(), loc(&build.context)),
         };
         // A submission's folder (a context from a variable) without its Dockerfile is the submission's
         // mistake, reported as its failed build, not a mistake of the assignment file.
         let context_from_variable = build.context.value.contains("${");
+        let wanted = match &build.dockerfile {
+            Some(_) => crate::dockerfile::Wanted::Named(&dockerfile.0),
+            None => crate::dockerfile::Wanted::Default,
+        };
         if let Some(context) = &context
             && !context_from_variable
-            && !context.join(&dockerfile.0).is_file()
-            // `docker build` also takes a lower-case `dockerfile` when none is named.
-            && !(build.dockerfile.is_none() && context.join("dockerfile").is_file())
+            && crate::dockerfile::find(context, wanted).is_none()
         {
             let path = context.join(&dockerfile.0).display().to_string();
             self.error(dockerfile.1, ScenarioErrorKind::MissingPath { path });
