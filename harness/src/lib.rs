@@ -6,6 +6,7 @@
 pub mod check;
 pub mod cli;
 pub mod diagnose;
+pub mod dockerfile;
 pub mod engine;
 pub mod exit_code;
 pub mod grade;

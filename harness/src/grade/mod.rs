@@ -62,8 +62,7 @@ pub fn find_submissions(paths: &[PathBuf]) -> Result<Vec<Submission>, GradeError
     let mut folders = Vec::new();
     if let [one] = paths
         && one.is_dir()
-        && !one.join("Dockerfile").exists()
-        && !one.join("dockerfile").exists()
+        && crate::dockerfile::find(one, crate::dockerfile::Wanted::Default).is_none()
     {
         let entries = std::fs::read_dir(one).map_err(|e| error(one, e.to_string()))?;
         for entry in entries {

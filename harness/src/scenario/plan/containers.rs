@@ -1,0 +1,156 @@
+//! A scenario's containers: in, a container's entry in the file (and the images the file builds);
+//! out, a [`PlannedContainer`]: its image, ports, mounts, environment, command, readiness check and stop
+//! signal, each checked.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::DEFAULT_READY_TIMEOUT;
+use super::planner::{Planner, loc};
+use super::{ImageRef, Mount, PlannedContainer, PlannedImage, Ready, ReadyCheck};
+use crate::scenario::error::{Loc, ScenarioErrorKind, did_you_mean};
+use crate::scenario::model::*;
+
+impl Planner<'_> {
+    pub(super) fn container(
+        &mut self,
+        name: &str,
+        spec: &Spanned<ContainerSpec>,
+        images: &HashMap<String, Arc<PlannedImage>>,
+    ) -> PlannedContainer {
+        let c = &spec.value;
+        let image_text = self.var(&c.image.value, loc(&c.image));
+        let image = match images.get(&image_text) {
+            Some(built) => ImageRef::Built(built.clone()),
+            None => {
+                let known: Vec<String> = images.keys().cloned().collect();
+                let looks_like_a_local_name = !image_text.contains([':', '/', '@']);
+                if image_text.trim().is_empty() {
+                    self.error(loc(&c.image), ScenarioErrorKind::Invalid("the image name is empty".into()));
+                } else if looks_like_a_local_name && did_you_mean(&image_text, &known).is_some() {
+                    self.error(loc(&c.image), ScenarioErrorKind::UnknownImage { name: image_text.clone(), known });
+                }
+                ImageRef::Engine(image_text)
+            }
+        };
+        let mut ports = Vec::new();
+        for port in &c.ports {
+            if port.value == 0 {
+                self.error(loc(port), ScenarioErrorKind::Invalid("port 0 is not a port".into()));
+            } else if ports.contains(&port.value) {
+                self.error(loc(port), ScenarioErrorKind::Invalid(format!("port {} is listed twice", port.value)));
+            } else {
+                ports.push(port.value);
+            }
+        }
+        let mounts = c.volumes.iter().filter_map(|v| self.mount(v)).collect();
+        let env = c.env.iter().map(|(k, v)| (k.clone(), self.var(&v.value.0, loc(v)))).collect();
+        let strings = |p: &mut Self, list: &Option<Spanned<Vec<String>>>| {
+            list.as_ref().map(|l| l.value.iter().map(|a| p.var(a, loc(l))).collect::<Vec<_>>())
+        };
+        let command = strings(self, &c.command);
+        let entrypoint = strings(self, &c.entrypoint);
+        let user = c.user.as_ref().map(|u| self.var(&u.value, loc(u)));
+        let workdir = c.workdir.as_ref().map(|w| self.var(&w.value, loc(w)));
+        let ready = c.ready.as_ref().and_then(|r| self.ready(r, &ports));
+        let stop_signal = c.stop_signal.as_ref().and_then(|s| self.stop_signal(s));
+        let stop_grace_period = c.stop_grace_period.as_ref().map(|g| self.duration(&Some(g.clone()), Duration::ZERO));
+        PlannedContainer {
+            name: name.to_owned(),
+            image,
+            ports,
+            mounts,
+            env,
+            command,
+            entrypoint,
+            user,
+            workdir,
+            ready,
+            stop_signal,
+            stop_grace_period,
+        }
+    }
+
+    /// A stop signal the engine will take, in its canonical form (`INT` -> `SIGINT`).
+    fn stop_signal(&mut self, spec: &Spanned<String>) -> Option<String> {
+        let text = self.var(&spec.value, loc(spec));
+        match crate::scenario::signal::parse_signal(&text) {
+            Ok(signal) => Some(signal),
+            Err(reason) => {
+                self.error(loc(spec), ScenarioErrorKind::InvalidSignal { text, reason });
+                None
+            }
+        }
+    }
+
+    fn mount(&mut self, spec: &Spanned<String>) -> Option<Mount> {
+        let at = loc(spec);
+        let text = self.var(&spec.value, at);
+        let mut parts = text.split(':');
+        let (Some(source), Some(target)) = (parts.next(), parts.next()) else {
+            self.error(at, ScenarioErrorKind::InvalidVolume(text.clone()));
+            return None;
+        };
+        let read_only = match parts.next() {
+            None | Some("rw") => false,
+            Some("ro") => true,
+            Some(_) => {
+                self.error(at, ScenarioErrorKind::InvalidVolume(text.clone()));
+                return None;
+            }
+        };
+        if parts.next().is_some() || source.is_empty() || !target.starts_with('/') {
+            self.error(at, ScenarioErrorKind::InvalidVolume(text.clone()));
+            return None;
+        }
+        let target = target.to_owned();
+        if source.starts_with('.') || source.starts_with('/') {
+            let source = self.confined_path(source, at)?;
+            Some(Mount::Bind { source, target, read_only })
+        } else if source.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+            Some(Mount::Volume { name: source.to_owned(), target, read_only })
+        } else {
+            self.error(at, ScenarioErrorKind::InvalidVolume(text.clone()));
+            None
+        }
+    }
+
+    fn ready(&mut self, spec: &Spanned<ReadySpec>, ports: &[u16]) -> Option<Ready> {
+        let r = &spec.value;
+        let at = loc(spec);
+        let mut checks = Vec::new();
+        if let Some(http) = &r.http {
+            self.require_port(http.port.value, loc(&http.port), ports);
+            checks.push(ReadyCheck::Http { port: http.port.value, path: http.path.clone(), status: http.status });
+        }
+        if let Some(log) = &r.log {
+            checks.push(ReadyCheck::Log(self.var(log, at)));
+        }
+        if let Some(exec) = &r.exec {
+            if exec.is_empty() {
+                self.error(at, ScenarioErrorKind::Invalid("`exec` needs a command".into()));
+            }
+            checks.push(ReadyCheck::Exec(exec.iter().map(|a| self.var(a, at)).collect()));
+        }
+        if let Some(tcp) = &r.tcp {
+            self.require_port(tcp.value, loc(tcp), ports);
+            checks.push(ReadyCheck::Tcp(tcp.value));
+        }
+        let timeout = self.duration(&r.timeout, DEFAULT_READY_TIMEOUT);
+        if checks.len() != 1 {
+            self.error(
+                at,
+                ScenarioErrorKind::Invalid("`ready:` takes exactly one of `http`, `log`, `exec`, `tcp`".into()),
+            );
+            return None;
+        }
+        Some(Ready { check: checks.remove(0), timeout, at: self.at(at) })
+    }
+
+    pub(super) fn require_port(&mut self, port: u16, at: Option<Loc>, ports: &[u16]) {
+        if !ports.contains(&port) {
+            self.error(at, ScenarioErrorKind::PortNotPublished { port });
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! From the file as written to a plan that can run: in, a parsed [`ScenarioFile`](super::model::ScenarioFile);
+//! out, [`PlannedScenario`]s with names resolved, paths checked, variables interpolated and durations
+//! typed. Every problem found is collected, not just the first. `types` is the plan; `planner` plans a
+//! file, its scenarios and images, `containers` and `steps` the parts of a scenario.
+
+mod containers;
+mod planner;
+mod steps;
+mod types;
+
+use std::time::Duration;
+
+pub use self::planner::{Lookup, PlanEnv, plan_file};
+pub use self::types::{
+    Body, ExecStep, Grading, HttpExpect, HttpStep, ImageRef, JsonExpectation, LogsStep, Mount, PlannedContainer,
+    PlannedImage, PlannedScenario, PlannedStep, Ready, ReadyCheck, Step, Where,
+};
+
+// What a plan takes where the file names no duration; here because the planner's files share them.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(600);
+pub const DEFAULT_SCENARIO_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_STOP_WITHIN: Duration = Duration::from_secs(10);

@@ -1,0 +1,317 @@
+//! The planner: in, one parsed scenario file and what planning reads besides it ([`PlanEnv`]); out, its
+//! [`PlannedScenario`]s and every problem found. Here: the file, its images and scenarios, variables,
+//! durations and the paths a file may name; a scenario's containers and steps are planned in
+//! `containers` and `steps`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{DEFAULT_BUILD_TIMEOUT, DEFAULT_SCENARIO_TIMEOUT};
+use super::{Grading, PlannedContainer, PlannedImage, PlannedScenario, Where};
+use crate::scenario::duration::parse_duration;
+use crate::scenario::error::{Loc, ScenarioError, ScenarioErrorKind};
+use crate::scenario::interpolate::{InterpolateError, interpolate};
+use crate::scenario::model::*;
+use crate::scenario::paths::{self, PathPolicy};
+
+/// Looks up environment variables for `${VAR}`.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// What planning reads besides the file itself: variables, and what paths may reach.
+#[derive(Clone, Copy)]
+pub struct PlanEnv<'a> {
+    pub lookup: Lookup<'a>,
+    pub paths: &'a PathPolicy,
+}
+
+/// Plans one parsed file. `errors` collects every problem; the result holds what could be planned.
+pub fn plan_file(
+    path: &Path,
+    text: &Arc<str>,
+    file: &ScenarioFile,
+    env: PlanEnv<'_>,
+    errors: &mut Vec<ScenarioError>,
+) -> Vec<PlannedScenario> {
+    // Every path decision is taken on the folder's canonical form: a bare file name, `./`, `../x/`, an
+    // absolute path and a symlinked folder all get the same answer. A folder that cannot be resolved
+    // leaves nothing to confine paths to, so the file is refused.
+    let resolved = paths::scenario_folder(path).and_then(|folder| {
+        let project = paths::project_for(&folder, env.paths)?;
+        Ok((folder, project))
+    });
+    let (folder, project) = match resolved {
+        Ok(resolved) => resolved,
+        Err(err) => {
+            let folder = path.parent().map_or_else(|| ".".to_owned(), display_dir);
+            let reason = err.to_string();
+            errors.push(ScenarioError::new(
+                path,
+                text.clone(),
+                None,
+                ScenarioErrorKind::UnresolvedFolder { folder, reason },
+            ));
+            return Vec::new();
+        }
+    };
+    let mut bind_roots = vec![folder.clone()];
+    bind_roots.extend(env.paths.bind_roots.iter().filter_map(|root| root.canonicalize().ok()));
+    let mut planner = Planner {
+        path: Arc::from(path),
+        shown_root: path.parent().map_or_else(|| ".".to_owned(), display_dir),
+        folder,
+        project,
+        bind_roots,
+        text: text.clone(),
+        lookup: env.lookup,
+        errors,
+    };
+    planner.file(file)
+}
+
+pub(super) struct Planner<'a> {
+    path: Arc<Path>,
+    /// The scenario's folder as the user named it, for messages.
+    shown_root: String,
+    /// The scenario's folder, absolute and canonical: relative paths in the file start here.
+    folder: PathBuf,
+    project: paths::Project,
+    /// Canonical folders a bind mount may name: the scenario's, and those the caller allows.
+    bind_roots: Vec<PathBuf>,
+    text: Arc<str>,
+    lookup: Lookup<'a>,
+    errors: &'a mut Vec<ScenarioError>,
+}
+
+pub(super) fn loc<T>(spanned: &Spanned<T>) -> Option<Loc> {
+    Loc::from_saphyr(spanned.referenced)
+}
+
+impl Planner<'_> {
+    pub(super) fn at(&self, loc: Option<Loc>) -> Where {
+        Where { file: self.path.clone(), loc }
+    }
+
+    pub(super) fn error(&mut self, loc: Option<Loc>, kind: ScenarioErrorKind) {
+        self.errors.push(ScenarioError::new(&self.path, self.text.clone(), loc, kind));
+    }
+
+    fn warn(&mut self, loc: Option<Loc>, kind: ScenarioErrorKind) {
+        self.errors.push(ScenarioError::warning(&self.path, self.text.clone(), loc, kind));
+    }
+
+    pub(super) fn var(&mut self, text: &str, at: Option<Loc>) -> String {
+        match interpolate(text, self.lookup) {
+            Ok(value) => value,
+            Err(InterpolateError::Undefined(name)) => {
+                self.error(at, ScenarioErrorKind::UndefinedVariable { name });
+                text.to_owned()
+            }
+            Err(InterpolateError::Malformed(why)) => {
+                self.error(at, ScenarioErrorKind::BadVariable(why));
+                text.to_owned()
+            }
+        }
+    }
+
+    pub(super) fn var_opt(&mut self, text: &Option<String>, at: Option<Loc>) -> Option<String> {
+        text.as_ref().map(|t| self.var(t, at))
+    }
+
+    pub(super) fn duration(&mut self, text: &Option<Spanned<DurationText>>, default: Duration) -> Duration {
+        let Some(text) = text else { return default };
+        let value = self.var(&text.value.0, loc(text));
+        match parse_duration(&value) {
+            Ok(d) => d,
+            Err(reason) => {
+                self.error(loc(text), ScenarioErrorKind::InvalidDuration { text: value, reason });
+                default
+            }
+        }
+    }
+
+    /// A bind mount's source: it must really be (after `..` and every symlink) below the scenario's
+    /// folder or a folder the caller allows (a submission's, when grading).
+    pub(super) fn confined_path(&mut self, text: &str, at: Option<Loc>) -> Option<PathBuf> {
+        let root = self.shown_root.clone();
+        match paths::resolve(&self.folder, text) {
+            Ok(real) if paths::is_below_any(&real, &self.bind_roots) => Some(real),
+            Ok(real) => {
+                let real = Some(real.display().to_string());
+                self.error(at, ScenarioErrorKind::PathEscapes { path: text.to_owned(), real, root });
+                None
+            }
+            // Said without looking further when the words alone leave the folder.
+            Err(_) if !is_relative_inside(text) && !text.starts_with('/') => {
+                self.error(at, ScenarioErrorKind::PathEscapes { path: text.to_owned(), real: None, root });
+                None
+            }
+            Err(_) => {
+                self.error(at, ScenarioErrorKind::MissingPath { path: self.shown(text) });
+                None
+            }
+        }
+    }
+
+    /// A path of the file as the user would find it from where they named the file.
+    fn shown(&self, text: &str) -> String {
+        match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.join(text).display().to_string(),
+            _ => text.to_owned(),
+        }
+    }
+
+    /// A build context is read into a tar, never mounted, so it may sit beside the scenario folder
+    /// (`../fixtures/app`), but not outside the project (see [`paths::project_for`]). A context that
+    /// comes from a variable (`${SUBMISSION}`) was chosen on the command line, and may be anywhere.
+    fn context_path(&mut self, written: &str, text: &str, at: Option<Loc>) -> Option<PathBuf> {
+        let real = match paths::resolve(&self.folder, text) {
+            Ok(real) => real,
+            Err(_) => {
+                self.error(at, ScenarioErrorKind::MissingPath { path: self.shown(text) });
+                return None;
+            }
+        };
+        if !real.is_dir() {
+            self.error(at, ScenarioErrorKind::Invalid(format!("build context `{text}` is not a folder")));
+            return None;
+        }
+        let from_variable = written.contains("${");
+        if !from_variable && !real.starts_with(&self.project.root) {
+            let project = self.project.root.display().to_string();
+            let found = self.project.found.explain();
+            self.error(at, ScenarioErrorKind::ContextEscapes { path: text.to_owned(), project, found });
+            return None;
+        }
+        Some(real)
+    }
+
+    fn file(&mut self, file: &ScenarioFile) -> Vec<PlannedScenario> {
+        let mut images = HashMap::new();
+        for (name, spec) in &file.images.0 {
+            let name = &name.value;
+            let check_name = if file.images.0.len() == 1 { "build".to_owned() } else { format!("build {name}") };
+            if let Some(image) = self.image(name, spec, check_name) {
+                images.insert(name.clone(), Arc::new(image));
+            }
+        }
+        let stem = self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut seen = HashSet::new();
+        let mut scenarios = Vec::new();
+        for spec in &file.scenarios {
+            let name = spec.value.name.value.trim().to_owned();
+            if name.is_empty() {
+                self.error(loc(&spec.value.name), ScenarioErrorKind::Invalid("a scenario needs a name".into()));
+            } else if !seen.insert(name.clone()) {
+                self.error(loc(&spec.value.name), ScenarioErrorKind::DuplicateScenario(name.clone()));
+            }
+            scenarios.push(self.scenario(&stem, name, spec, &images));
+        }
+        for (name, _) in &file.images.0 {
+            let used =
+                file.scenarios.iter().any(|s| s.value.containers.values().any(|c| c.value.image.value == name.value));
+            if !used {
+                self.warn(loc(name), ScenarioErrorKind::UnusedImage(name.value.clone()));
+            }
+        }
+        scenarios
+    }
+
+    fn image(&mut self, name: &str, spec: &Spanned<ImageSpec>, check_name: String) -> Option<PlannedImage> {
+        let build = &spec.value.build;
+        let reported = self.errors.len();
+        let context_text = self.var(&build.context.value, loc(&build.context));
+        // An undefined variable was reported; a "does not exist" for its unexpanded text would mislead.
+        let context = if self.errors.len() > reported {
+            None
+        } else {
+            self.context_path(&build.context.value, &context_text, loc(&build.context))
+        };
+        let dockerfile = match &build.dockerfile {
+            Some(d) => {
+                let value = self.var(&d.value, loc(d));
+                if !is_relative_inside(&value) {
+                    self.error(
+                        loc(d),
+                        ScenarioErrorKind::Invalid(format!(
+                            "the Dockerfile `{value}` must be a relative path inside the build context `{context_text}`"
+                        )),
+                    );
+                }
+                (value, loc(d))
+            }
+            None => (crate::dockerfile::DEFAULT_NAME.to_owned(), loc(&build.context)),
+        };
+        // A submission's folder (a context from a variable) without its Dockerfile is the submission's
+        // mistake, reported as its failed build, not a mistake of the assignment file.
+        let context_from_variable = build.context.value.contains("${");
+        let wanted = match &build.dockerfile {
+            Some(_) => crate::dockerfile::Wanted::Named(&dockerfile.0),
+            None => crate::dockerfile::Wanted::Default,
+        };
+        if let Some(context) = &context
+            && !context_from_variable
+            && crate::dockerfile::find(context, wanted).is_none()
+        {
+            let path = context.join(&dockerfile.0).display().to_string();
+            self.error(dockerfile.1, ScenarioErrorKind::MissingPath { path });
+        }
+        let args = build.args.iter().map(|(k, v)| (k.clone(), self.var(&v.value.0, loc(v)))).collect();
+        let target = build.target.as_ref().map(|t| self.var(&t.value, loc(t)));
+        let timeout = self.duration(&build.timeout, DEFAULT_BUILD_TIMEOUT);
+        let grading = Grading {
+            name: check_name,
+            points: spec.value.points.as_ref().map_or(0, |p| p.value),
+            feedback: spec.value.feedback.as_ref().map(|f| self.var(f, loc(spec))),
+            hidden: spec.value.hidden,
+        };
+        Some(PlannedImage {
+            name: name.to_owned(),
+            at: self.at(loc(spec)),
+            context: context?,
+            dockerfile: dockerfile.0.replace('\\', "/"),
+            args,
+            target,
+            timeout,
+            grading,
+        })
+    }
+
+    fn scenario(
+        &mut self,
+        stem: &str,
+        name: String,
+        spec: &Spanned<ScenarioSpec>,
+        images: &HashMap<String, Arc<PlannedImage>>,
+    ) -> PlannedScenario {
+        let s = &spec.value;
+        let containers: Vec<PlannedContainer> =
+            s.containers.iter().map(|(cname, c)| self.container(cname, c, images)).collect();
+        let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
+        let mut running: HashSet<String> = names.iter().cloned().collect();
+        let mut steps = Vec::new();
+        for step in &s.steps {
+            if let Some(planned) = self.step(step, &containers, &names, &mut running) {
+                steps.push(planned);
+            }
+        }
+        PlannedScenario {
+            test_name: format!("{stem}::{name}"),
+            name,
+            at: self.at(loc(spec)),
+            containers,
+            steps,
+            ignore: s.ignore,
+            timeout: self.duration(&s.timeout, DEFAULT_SCENARIO_TIMEOUT),
+        }
+    }
+}
+
+fn is_relative_inside(path: &str) -> bool {
+    Path::new(path).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+fn display_dir(dir: &Path) -> String {
+    if dir.as_os_str().is_empty() { ".".to_owned() } else { dir.display().to_string() }
+}

@@ -1,0 +1,225 @@
+//! The plan's types, the contract between planning and running: the planner writes them from a scenario
+//! file, `run` reads them. Images to build, containers, steps and what each is worth, each with the
+//! place in the file it came from.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::scenario::error::Loc;
+
+/// A place in a scenario file, shown as `file:line:col`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Where {
+    pub file: Arc<Path>,
+    pub loc: Option<Loc>,
+}
+
+impl std::fmt::Display for Where {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.loc {
+            Some(loc) => write!(f, "{}:{}:{}", self.file.display(), loc.line, loc.column),
+            None => write!(f, "{}", self.file.display()),
+        }
+    }
+}
+
+/// An image to build, as every scenario that names it will use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedImage {
+    pub name: String,
+    pub at: Where,
+    pub context: PathBuf,
+    /// Relative to the context, with `/` separators.
+    pub dockerfile: String,
+    pub args: Vec<(String, String)>,
+    pub target: Option<String>,
+    pub timeout: Duration,
+    /// Named `build` in the gradebook.
+    pub grading: Grading,
+}
+
+#[derive(Debug, Clone)]
+pub enum ImageRef {
+    /// Built by seatrial from `images:`.
+    Built(Arc<PlannedImage>),
+    /// Any reference the engine knows (`nginx:1.27`).
+    Engine(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    /// A named volume private to the scenario.
+    Volume { name: String, target: String, read_only: bool },
+    /// A folder below the scenario file's folder.
+    Bind { source: PathBuf, target: String, read_only: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadyCheck {
+    Http { port: u16, path: String, status: Option<u16> },
+    Log(String),
+    Exec(Vec<String>),
+    Tcp(u16),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    pub check: ReadyCheck,
+    pub timeout: Duration,
+    pub at: Where,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedContainer {
+    pub name: String,
+    pub image: ImageRef,
+    pub ports: Vec<u16>,
+    pub mounts: Vec<Mount>,
+    pub env: Vec<(String, String)>,
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub ready: Option<Ready>,
+    /// `SIGINT` or a number; `None`: the image's `STOPSIGNAL`, else SIGTERM.
+    pub stop_signal: Option<String>,
+    /// How long a stop waits after the signal before SIGKILL; `None`: the default grace.
+    pub stop_grace_period: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    Json(serde_json::Value),
+    Raw(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct JsonExpectation {
+    pub path_text: String,
+    pub path: serde_json_path::JsonPath,
+    pub value: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HttpExpect {
+    /// `None`: any 2xx.
+    pub status: Option<u16>,
+    pub headers: Vec<(String, String)>,
+    pub body_contains: Option<String>,
+    pub body_regex: Option<regex::Regex>,
+    pub json: Vec<JsonExpectation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpStep {
+    pub container: String,
+    pub port: u16,
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Body>,
+    pub timeout: Duration,
+    pub expect: HttpExpect,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecStep {
+    pub container: String,
+    pub cmd: Vec<String>,
+    pub user: Option<String>,
+    pub timeout: Duration,
+    pub exit: i64,
+    pub stdout_contains: Option<String>,
+    pub stderr_contains: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogsStep {
+    pub container: String,
+    pub within: Duration,
+    pub contains: Option<String>,
+    pub not_contains: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Step {
+    Http(HttpStep),
+    Exec(ExecStep),
+    Logs(LogsStep),
+    Restart(String),
+    Recreate(String),
+    Start(String),
+    Stop { container: String, within: Duration },
+    Sleep(Duration),
+}
+
+impl Step {
+    /// The step's keyword in the file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Http(_) => "http",
+            Step::Exec(_) => "exec",
+            Step::Logs(_) => "logs",
+            Step::Restart(_) => "restart",
+            Step::Recreate(_) => "recreate",
+            Step::Start(_) => "start",
+            Step::Stop { .. } => "stop",
+            Step::Sleep(_) => "sleep",
+        }
+    }
+
+    /// The container the step acts on, if any.
+    pub fn container(&self) -> Option<&str> {
+        match self {
+            Step::Http(h) => Some(&h.container),
+            Step::Exec(e) => Some(&e.container),
+            Step::Logs(l) => Some(&l.container),
+            Step::Restart(c) | Step::Recreate(c) | Step::Start(c) | Step::Stop { container: c, .. } => Some(c),
+            Step::Sleep(_) => None,
+        }
+    }
+
+    /// A one-line summary for reports: `http GET :8000/notes`.
+    pub fn summary(&self) -> String {
+        match self {
+            Step::Http(h) => format!("http {} {}:{}{}", h.method, h.container, h.port, h.path),
+            Step::Exec(e) => format!("exec {}: {}", e.container, e.cmd.join(" ")),
+            Step::Logs(l) => format!("logs {}", l.container),
+            Step::Restart(c) => format!("restart {c}"),
+            Step::Recreate(c) => format!("recreate {c}"),
+            Step::Start(c) => format!("start {c}"),
+            Step::Stop { container, within } => format!("stop {container} within {within:?}"),
+            Step::Sleep(d) => format!("sleep {d:?}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedStep {
+    pub at: Where,
+    pub step: Step,
+    pub grading: Grading,
+}
+
+/// What a check is worth and what the student is told when it fails; zero points outside grading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grading {
+    /// The check's name in reports and the gradebook.
+    pub name: String,
+    pub points: u32,
+    pub feedback: Option<String>,
+    pub hidden: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedScenario {
+    pub name: String,
+    /// `file-stem::name`, the test's name for libtest filters and JUnit.
+    pub test_name: String,
+    pub at: Where,
+    pub containers: Vec<PlannedContainer>,
+    pub steps: Vec<PlannedStep>,
+    pub ignore: bool,
+    pub timeout: Duration,
+}
