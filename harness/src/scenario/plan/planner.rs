@@ -191,8 +191,7 @@ impl Planner<'_> {
         let mut images = HashMap::new();
         for (name, spec) in &file.images.0 {
             let name = &name.value;
-            let check_name = if file.images.0.len() == 1 { "build".to_owned() } else { format!("build {name}") };
-            if let Some(image) = self.image(name, spec, check_name) {
+            if let Some(image) = self.image(name, spec) {
                 images.insert(name.clone(), Arc::new(image));
             }
         }
@@ -218,7 +217,7 @@ impl Planner<'_> {
         scenarios
     }
 
-    fn image(&mut self, name: &str, spec: &Spanned<ImageSpec>, check_name: String) -> Option<PlannedImage> {
+    fn image(&mut self, name: &str, spec: &Spanned<ImageSpec>) -> Option<PlannedImage> {
         let build = &spec.value.build;
         let reported = self.errors.len();
         let context_text = self.var(&build.context.value, loc(&build.context));
@@ -261,7 +260,8 @@ impl Planner<'_> {
         let target = build.target.as_ref().map(|t| self.var(&t.value, loc(t)));
         let timeout = self.duration(&build.timeout, DEFAULT_BUILD_TIMEOUT);
         let grading = Grading {
-            name: check_name,
+            // The check is the image's build; the gradebook names its column.
+            name: name.to_owned(),
             points: spec.value.points.as_ref().map_or(0, |p| p.value),
             feedback: spec.value.feedback.as_ref().map(|f| self.var(f, loc(spec))),
             hidden: spec.value.hidden,

@@ -35,7 +35,7 @@ pub struct PlannedImage {
     pub args: Vec<(String, String)>,
     pub target: Option<String>,
     pub timeout: Duration,
-    /// Named `build` in the gradebook.
+    /// What the build is worth; the gradebook calls the check `build` (`build <image>` when there are several).
     pub grading: Grading,
 }
 
