@@ -45,7 +45,9 @@ pub fn load_or_report(paths: &[PathBuf], env: scenario::plan::PlanEnv<'_>) -> Op
 /// `seatrial check`: plans every file with no engine and reports every error; exit 0 or 2.
 pub fn check_files(paths: &[PathBuf], policy: &scenario::paths::PathPolicy) -> ExitCode {
     let lookup = |name: &str| std::env::var(name).ok();
-    match load_or_report(paths, scenario::plan::PlanEnv { lookup: &lookup, paths: policy }) {
+    // An assignment checks like any file: `${SUBMISSION}` stands for each submission's folder.
+    let submission = scenario::plan::SubmissionVars::Placeholders;
+    match load_or_report(paths, scenario::plan::PlanEnv { lookup: &lookup, paths: policy, submission }) {
         Some(scenarios) => {
             println!("ok: {} scenario(s) checked", scenarios.len());
             ExitCode::SUCCESS

@@ -40,7 +40,8 @@ const TICK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
     let lookup = |name: &str| std::env::var(name).ok();
     let policy = crate::scenario::paths::PathPolicy { project_root: options.root.clone(), bind_roots: Vec::new() };
-    let env = crate::scenario::plan::PlanEnv { lookup: &lookup, paths: &policy };
+    let submission = crate::scenario::plan::SubmissionVars::Undefined;
+    let env = crate::scenario::plan::PlanEnv { lookup: &lookup, paths: &policy, submission };
     let Some(scenarios) = crate::load_or_report(&options.paths, env) else {
         return exit_code::exit(exit_code::INVALID_INPUT);
     };

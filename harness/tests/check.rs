@@ -410,3 +410,72 @@ fn one_line_per_problem(stderr: &str) -> String {
     }
     out
 }
+
+/// Files that run but do something the author likely did not mean: a warning each (exit 0), snapshotted.
+#[test]
+fn every_doubtful_file_gets_a_warning_and_still_checks() {
+    let root = workspace().display().to_string();
+    insta::with_settings!({ filters => vec![(root.as_str(), "[WORKSPACE]")] }, {
+        insta::glob!("warnings/*.yaml", |path| {
+            let relative = path.strip_prefix(workspace()).expect("inside the workspace").display().to_string();
+            let out = seatrial(&["check", &relative]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{stderr}");
+            assert!(stderr.contains("warning: "), "{stderr}");
+            insta::assert_snapshot!(stderr);
+        });
+    });
+}
+
+/// No word of the YAML library's reaches a user: every bad and doubtful file, and generated files that
+/// break the parser's limits, are told in our words.
+#[test]
+fn no_message_speaks_the_yaml_librarys_language() {
+    const LIBRARY_WORDS: [&str; 12] = [
+        "option<",
+        "duplicatekeypolicy",
+        "from_str",
+        "budget",
+        "scalar",
+        "mapping start",
+        "sequence start",
+        "deserialize",
+        "serde",
+        "invalid type",
+        "unknown variant",
+        "utf-8 sequence",
+    ];
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut big = String::from("scenarios:\n");
+    for i in 0..3000 {
+        big.push_str(&format!(
+            "  - name: s{i}\n    steps: [{{sleep: 1s}}, {{sleep: 1s}}, {{sleep: 1s}}, {{sleep: 1s}}, {{sleep: 1s}}]\n"
+        ));
+    }
+    let deep = format!(
+        "scenarios:\n  - name: x\n    steps:\n      - http: {{ port: 80, json: {}{} }}\n",
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    let mut files = Vec::new();
+    for (name, text) in [("too-many-values.yaml", big), ("too-deep.yaml", deep)] {
+        std::fs::write(dir.path().join(name), text).expect("generated file");
+        files.push(dir.path().join(name));
+    }
+    for folder in ["harness/tests/bad", "harness/tests/warnings"] {
+        for entry in std::fs::read_dir(workspace().join(folder)).expect("folder") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    for file in files {
+        let out = seatrial(&["check", &file.display().to_string()]);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        assert!(!stderr.is_empty(), "{} says something", file.display());
+        for word in LIBRARY_WORDS {
+            assert!(!stderr.contains(word), "{} speaks the library's `{word}`:\n{stderr}", file.display());
+        }
+    }
+}

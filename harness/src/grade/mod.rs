@@ -113,7 +113,11 @@ fn plan_for(options: &GradeOptions, submission: &Submission, report: bool) -> (O
     };
     let policy =
         scenario::paths::PathPolicy { project_root: options.root.clone(), bind_roots: vec![submission.path.clone()] };
-    let env = scenario::plan::PlanEnv { lookup: &lookup, paths: &policy };
+    let env = scenario::plan::PlanEnv {
+        lookup: &lookup,
+        paths: &policy,
+        submission: scenario::plan::SubmissionVars::Undefined,
+    };
     let scenarios = if report {
         crate::load_or_report(&[assignment.to_path_buf()], env)
     } else {

@@ -30,6 +30,26 @@ pub enum ScenarioErrorKind {
     Skipped(String),
     #[error("{0}")]
     Yaml(String),
+    #[error("`{key}` takes {takes}, not {found}")]
+    WrongType { key: String, takes: String, found: String, example: Option<String> },
+    #[error("`{key}` is given twice in this mapping{}", first.map(|l| format!(" (first at line {}, column {})", l.line, l.column)).unwrap_or_default())]
+    DuplicateKey { key: String, first: Option<Loc> },
+    #[error("`{key}` is missing: {what}")]
+    MissingKey { key: String, what: String },
+    #[error("the file is not UTF-8 text: the byte 0x{byte:02X} here is not part of a UTF-8 character")]
+    NotUtf8 { byte: u8 },
+    #[error("this is a compose file (it has `services:`), not a scenario file")]
+    ComposeFile,
+    #[error("`{name}` is a named volume, private to the scenario and empty at first, not the folder `./{name}`")]
+    VolumeShadowsFolder { name: String, target: String },
+    #[error("the container name `{name}` is not a valid host name: other containers cannot reach it by name")]
+    NotAHostName { name: String },
+    #[error("the scenario `{name}` has no containers and no steps: it checks nothing")]
+    ChecksNothing { name: String },
+    #[error(
+        "the host port here is not used: seatrial publishes container port {container_port} on 127.0.0.1 at a free host port itself"
+    )]
+    HostPortIgnored { container_port: u16 },
     #[error("unknown key `{found}`")]
     UnknownKey { found: String, expected: Vec<String> },
     #[error("unknown step `{found}`")]
@@ -124,6 +144,9 @@ impl ScenarioError {
     pub fn help(&self) -> Option<String> {
         use ScenarioErrorKind::*;
         match &*self.kind {
+            UnknownKey { found, expected } if expected.iter().any(|e| e == "image") && compose_key(found).is_some() => {
+                compose_key(found).map(str::to_owned)
+            }
             UnknownKey { found, expected } | UnknownStep { found, expected } => {
                 let known = expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
                 Some(match did_you_mean(found, expected) {
@@ -144,6 +167,26 @@ impl ScenarioError {
                 None => format!("the containers are: {}", known.join(", ")),
             }),
             InvalidDuration { .. } => Some("write durations like `500ms`, `30s`, `1m30s`".to_owned()),
+            WrongType { example: Some(example), .. } => Some(format!("for example: `{example}`")),
+            DuplicateKey { .. } => Some("keep one of them (YAML keeps no duplicates: the last would win)".to_owned()),
+            MissingKey { key, .. } => super::messages::what_key_takes(key).map(|(_, ex)| format!("for example: `{ex}`")),
+            HostPortIgnored { container_port } => Some(format!(
+                "steps name the container port (`http: {{ port: {container_port} }}`), and parallel scenarios never clash \
+                 on host ports; `--keep` prints the host port of a failed scenario"
+            )),
+            VolumeShadowsFolder { name, target } => Some(format!(
+                "to mount the folder beside the scenario file, write `./{name}:{target}`; to keep a named volume, \
+                 give it a name that no folder has"
+            )),
+            NotAHostName { .. } => Some("use letters a-z, digits and `-` (`web`, `api-1`)".to_owned()),
+            ChecksNothing { .. } => Some("give it `containers:` to run and `steps:` to check them".to_owned()),
+            NotUtf8 { .. } => Some("save the file as UTF-8 (every editor can; `iconv -f latin1 -t utf-8` converts it)".to_owned()),
+            ComposeFile => Some(
+                "seatrial does not read compose files (yet): write a scenario file whose `containers:` run the stack's \
+                 images (compose's `environment:` is `env:`, `depends_on:` is the order of `containers:` with a \
+                 `ready:` check each; see docs/scenario-format.md)"
+                    .to_owned(),
+            ),
             UndefinedVariable { name } => Some(format!("set it, or give a default: `${{{name}:-value}}`")),
             PathEscapes { .. } => Some(
                 "a bind mount's source must really be below the folder of the scenario file (after `..` and \
@@ -207,6 +250,35 @@ impl ScenarioError {
         out.push('\n');
         out
     }
+}
+
+/// Compose's keys for a service that seatrial says otherwise: where to find the same thing.
+fn compose_key(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "environment" => "compose's `environment:` is `env:` here (a mapping, or a list of `KEY=VALUE`)",
+        "depends_on" => {
+            "containers start in the order they are written, each waiting for its `ready:` check: put the one \
+             this depends on first and give it a `ready:`"
+        }
+        "healthcheck" => {
+            "seatrial waits with `ready:` instead (`ready: { http: { port: 8000, path: /health } }`, or `tcp:`, \
+             `log:`, `exec:`), probing faster than a healthcheck's interval"
+        }
+        "build" => {
+            "images are built under the file's `images:` (`images: { app: { build: ./app } }`); then `image: app`"
+        }
+        "expose" => "seatrial publishes the `ports:` it checks, on 127.0.0.1 at free host ports: `ports: [8000]`",
+        "restart" => {
+            "a restart policy would hide crashes from the checks; a `restart: web` step restarts a container on purpose"
+        }
+        "container_name" => {
+            "seatrial names containers itself, so that scenarios run in parallel without clashing; steps use the \
+             name under `containers:`"
+        }
+        "networks" => "each scenario's containers share a network of their own and reach each other by name",
+        "working_dir" => "compose's `working_dir:` is `workdir:` here",
+        _ => return None,
+    })
 }
 
 /// Whether errors on stderr get colours: only on a terminal, and never with `NO_COLOR` set.

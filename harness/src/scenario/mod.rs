@@ -1,9 +1,11 @@
 //! Scenario files in, a checked plan out: `model` (the file as written, with spans) -> `plan` (what runs).
 //! Every error names the file, line and column, and renders with the source line.
 
+pub mod dialect;
 pub mod duration;
 pub mod error;
 pub mod interpolate;
+pub mod messages;
 pub mod model;
 pub mod paths;
 pub mod plan;
@@ -144,7 +146,20 @@ fn read_scenario_file(path: &Path) -> Result<String, ScenarioError> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(too_big(path, bytes.len() as u64));
     }
-    String::from_utf8(bytes).map_err(|e| read_error_text(path, format!("it is not UTF-8 text: {e}")))
+    String::from_utf8(bytes).map_err(|e| not_utf8(path, e))
+}
+
+/// Where the first byte that is not UTF-8 is, shown in the text as far as it can be read.
+fn not_utf8(path: &Path, err: std::string::FromUtf8Error) -> ScenarioError {
+    let valid = err.utf8_error().valid_up_to();
+    let bytes = err.into_bytes();
+    let byte = bytes.get(valid).copied().unwrap_or_default();
+    let before = String::from_utf8_lossy(&bytes[..valid]);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let loc = Loc { line: u32::try_from(line).unwrap_or(u32::MAX), column: u32::try_from(column).unwrap_or(u32::MAX) };
+    let shown: Arc<str> = Arc::from(String::from_utf8_lossy(&bytes).into_owned());
+    ScenarioError::new(path, shown, Some(loc), ScenarioErrorKind::NotUtf8 { byte })
 }
 
 fn too_big(path: &Path, size: u64) -> ScenarioError {
@@ -165,6 +180,9 @@ pub fn parse(path: &Path, text: &Arc<str>) -> Result<model::ScenarioFile, Scenar
 /// again. Returns the model when the rest of the file parses, so that planning can add its own problems.
 pub fn parse_all(path: &Path, text: &Arc<str>) -> (Option<model::ScenarioFile>, Vec<ScenarioError>) {
     const AT_MOST: usize = 50;
+    if let Some(loc) = compose_services_key(text) {
+        return (None, vec![ScenarioError::new(path, text.clone(), Some(loc), ScenarioErrorKind::ComposeFile)]);
+    }
     let mut errors = Vec::new();
     let mut current = text.to_string();
     loop {
@@ -186,6 +204,18 @@ pub fn parse_all(path: &Path, text: &Arc<str>) -> (Option<model::ScenarioFile>, 
     }
 }
 
+/// Where a compose file's top-level `services:` is, when the file has one and no `scenarios:`: such a file
+/// is someone's compose project, and every key of it would be "unknown".
+fn compose_services_key(text: &str) -> Option<Loc> {
+    let top_level =
+        |key: &str| text.lines().position(|l| l.starts_with(key) && l[key.len()..].trim_start().starts_with(':'));
+    if top_level("scenarios").is_some() {
+        return None;
+    }
+    let line = top_level("services")?;
+    Some(Loc { line: u32::try_from(line + 1).ok()?, column: 1 })
+}
+
 /// `text` with the block-style mapping entry whose key starts at `loc` (and its more-indented value
 /// lines) replaced by empty lines; `None` when the key is not the first thing on its line.
 fn without_block_entry(text: &str, loc: Loc) -> Option<String> {
@@ -199,6 +229,11 @@ fn without_block_entry(text: &str, loc: Loc) -> Option<String> {
     let mut end = first + 1;
     while end < lines.len() && (lines[end].trim().is_empty() || indent_of(lines[end]) > indent) {
         end += 1;
+    }
+    // An anchor (`&name`) defined in the entry may be used later: blanking it would turn every use into
+    // a second, misleading error. The first error is then the only one.
+    if lines[first..end].iter().any(|l| l.contains('&')) {
+        return None;
     }
     let mut out = String::with_capacity(text.len());
     for (i, line) in lines.iter().enumerate() {
@@ -240,9 +275,44 @@ fn saphyr_error(path: &Path, text: &Arc<str>, err: &serde_saphyr::Error) -> Scen
             found: variant.clone(),
             expected: expected.iter().chain(&model::STEP_GRADING_KEYS).map(|s| (*s).to_owned()).collect(),
         },
-        E::SerdeMissingField { field, .. } => ScenarioErrorKind::Yaml(format!("missing key `{field}`")),
-        E::InvalidScalar { ty, .. } => ScenarioErrorKind::Yaml(format!("expected {}", describe_type(ty))),
-        other => ScenarioErrorKind::Yaml(strip_location_suffix(&other.to_string())),
+        E::SerdeMissingField { field, .. } => {
+            let what = messages::what_key_takes(field).map_or("this mapping needs it".to_owned(), |(takes, _)| {
+                format!("this mapping needs it, and it takes {takes}")
+            });
+            ScenarioErrorKind::MissingKey { key: (*field).to_owned(), what }
+        }
+        E::InvalidScalar { ty, .. } => messages::wrong_type(text, loc, &describe_type(ty)),
+        other => {
+            // The library's words, only ever used to tell which kind of mistake it is.
+            let said = strip_location_suffix(&other.to_string());
+            let lower = said.to_ascii_lowercase();
+            if let Some(own) = said.find(dialect::OWN_MESSAGE) {
+                ScenarioErrorKind::Invalid(said[own + dialect::OWN_MESSAGE.len()..].to_owned())
+            } else if let Some(key) = lower.strip_prefix("duplicate mapping key: ") {
+                let key =
+                    said["duplicate mapping key: ".len()..][..key.find(',').unwrap_or(key.len())].trim().to_owned();
+                let first = messages::first_of_duplicate(text, &key, loc);
+                ScenarioErrorKind::DuplicateKey { key, first }
+            } else if [
+                "mapping start",
+                "sequence start",
+                "string scalar",
+                "cannot deserialize",
+                "invalid type",
+                "expected ",
+            ]
+            .iter()
+            .any(|w| lower.contains(w))
+                && !lower.contains("document")
+                && !lower.contains("did not find expected")
+                && !lower.contains("while parsing")
+                && !text.trim().is_empty()
+            {
+                messages::wrong_type(text, loc, &lower)
+            } else {
+                messages::syntax(&said, text)
+            }
+        }
     };
     ScenarioError::new(path, text.clone(), loc, kind)
 }
@@ -285,7 +355,8 @@ pub fn check_text(path: &Path, text: &str) -> Vec<ScenarioError> {
     let text: Arc<str> = Arc::from(text);
     let (model, mut problems) = parse_all(path, &text);
     if let Some(model) = model {
-        let env = plan::PlanEnv { lookup: &|_| None, paths: &paths::PathPolicy::default() };
+        let submission = plan::SubmissionVars::Placeholders;
+        let env = plan::PlanEnv { lookup: &|_| None, paths: &paths::PathPolicy::default(), submission };
         plan::plan_file(path, &text, &model, env, &mut problems);
     }
     problems
@@ -362,7 +433,7 @@ mod tests {
         let started = std::time::Instant::now();
         let problems = check_text(Path::new("bomb.yaml"), &text);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].to_string().contains("budget"), "{}", problems[0]);
+        assert!(problems[0].to_string().contains("too big for a scenario file"), "{}", problems[0]);
         assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
     }
 }

@@ -7,6 +7,8 @@ use indexmap::IndexMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 
+use super::dialect::{BuildForm, EnvVars, OWN_MESSAGE, OneOrMany, PortSpec, StopForm, Words};
+
 /// A whole scenario file: images to build and the scenarios that use them.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -23,8 +25,8 @@ pub struct ScenarioFile {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageSpec {
-    /// How to build the image.
-    pub build: BuildSpec,
+    /// How to build the image: the context folder (`build: ./app`), or a mapping with `context:`.
+    pub build: Spanned<BuildForm>,
     /// Grading: points earned when the image builds (default 0).
     pub points: Option<Spanned<u32>>,
     /// Grading: shown to the student when the build fails.
@@ -78,23 +80,24 @@ pub struct ContainerSpec {
     /// A name from `images:`, or any image the engine has, such as `nginx:1.27`.
     pub image: Spanned<String>,
     /// Container ports, published on 127.0.0.1 at free host ports; steps name the container port.
+    /// Compose's `"8000:8000"` is read as its container port.
     #[serde(default)]
-    pub ports: Vec<Spanned<u16>>,
+    pub ports: Vec<Spanned<PortSpec>>,
     /// `name:/path` (a named volume private to the scenario, kept across `restart` and `recreate`) or
     /// `./dir:/path[:ro]` (a bind mount of a folder below the scenario file's folder).
     #[serde(default)]
     pub volumes: Vec<Spanned<String>>,
-    /// Environment variables, by name; values may use `${VAR:-default}`.
+    /// Environment variables, by name (or a list of `KEY=VALUE`); values may use `${VAR:-default}`.
     #[serde(default)]
-    pub env: IndexMap<String, Spanned<Scalar>>,
-    /// Replaces the image's CMD, as a list: `[python, app.py]`.
+    pub env: EnvVars,
+    /// Files of `KEY=VALUE` lines (compose's `env_file`), below the scenario file's folder; `env:` wins.
+    pub env_file: Option<Spanned<OneOrMany>>,
+    /// Replaces the image's CMD: a list, `[python, app.py]`, or one string split as a shell would.
     #[serde(default)]
-    #[schemars(schema_with = "list_of_words")]
-    pub command: Option<Spanned<Vec<String>>>,
-    /// Replaces the image's ENTRYPOINT, as a list.
+    pub command: Option<Spanned<Words>>,
+    /// Replaces the image's ENTRYPOINT: a list, or one string split as a shell would.
     #[serde(default)]
-    #[schemars(schema_with = "list_of_words")]
-    pub entrypoint: Option<Spanned<Vec<String>>>,
+    pub entrypoint: Option<Spanned<Words>>,
     /// The user to run as (`1000`, `app`, `1000:1000`); default: the image's.
     #[serde(default)]
     #[schemars(schema_with = "word")]
@@ -187,8 +190,8 @@ pub enum StepSpec {
     /// Starts the named container after a `stop`, and waits for it to be ready.
     Start(Spanned<String>),
     /// Stops a container with its stop signal (SIGTERM unless `stop_signal` says otherwise); it must have
-    /// exited `within` the given time.
-    Stop(StopStepSpec),
+    /// exited `within` the given time. `stop: web` stops it with the default `within`.
+    Stop(Spanned<StopForm>),
     /// Waits this long, e.g. `500ms`.
     Sleep(Spanned<DurationText>),
 }
@@ -450,7 +453,7 @@ impl<'de> Deserialize<'de> for StepEntry {
                 let mut seen = Vec::new();
                 while let Some(key) = map.next_key::<String>()? {
                     if seen.contains(&key) {
-                        return Err(A::Error::custom(format!("`{key}` is given twice in this step")));
+                        return Err(A::Error::custom(format!("{OWN_MESSAGE}`{key}` is given twice in this step")));
                     }
                     seen.push(key.clone());
                     match key.as_str() {
@@ -463,7 +466,8 @@ impl<'de> Deserialize<'de> for StepEntry {
                             let step = StepSpec::deserialize(OneVariant { variant: key.clone(), map: &mut map })?;
                             if let Some((first, _)) = &kind {
                                 return Err(A::Error::custom(format!(
-                                    "a step does one thing: it has both `{first}` and `{key}` (make them two steps)"
+                                    "{OWN_MESSAGE}a step does one thing: it has both `{first}` and `{key}` (make them \
+                                     two steps)"
                                 )));
                             }
                             kind = Some((key, step));

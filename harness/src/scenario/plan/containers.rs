@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::DEFAULT_READY_TIMEOUT;
 use super::planner::{Planner, loc};
 use super::{ImageRef, Mount, PlannedContainer, PlannedImage, Ready, ReadyCheck};
+use crate::scenario::dialect::{OneOrMany, Words, parse_env_file};
 use crate::scenario::error::{Loc, ScenarioErrorKind, did_you_mean};
 use crate::scenario::model::*;
 
@@ -20,6 +21,12 @@ impl Planner<'_> {
         images: &HashMap<String, Arc<PlannedImage>>,
     ) -> PlannedContainer {
         let c = &spec.value;
+        // Containers reach each other by this name: one that is not a valid host name never resolves
+        // (`wget: bad address`).
+        let host_name_char = |ch: char| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.');
+        if !name.chars().all(host_name_char) || name.starts_with(['-', '.']) || name.len() > 63 {
+            self.warn(loc(spec), ScenarioErrorKind::NotAHostName { name: name.to_owned() });
+        }
         let image_text = self.var(&c.image.value, loc(&c.image));
         let image = match images.get(&image_text) {
             Some(built) => ImageRef::Built(built.clone()),
@@ -36,18 +43,31 @@ impl Planner<'_> {
         };
         let mut ports = Vec::new();
         for port in &c.ports {
-            if port.value == 0 {
+            let number = port.value.container;
+            if number == 0 {
                 self.error(loc(port), ScenarioErrorKind::Invalid("port 0 is not a port".into()));
-            } else if ports.contains(&port.value) {
-                self.error(loc(port), ScenarioErrorKind::Invalid(format!("port {} is listed twice", port.value)));
+            } else if ports.contains(&number) {
+                self.error(loc(port), ScenarioErrorKind::Invalid(format!("port {number} is listed twice")));
             } else {
-                ports.push(port.value);
+                ports.push(number);
+            }
+            if port.value.host_given && !self.host_ports_noted {
+                self.host_ports_noted = true;
+                self.warn(loc(port), ScenarioErrorKind::HostPortIgnored { container_port: number });
             }
         }
         let mounts = c.volumes.iter().filter_map(|v| self.mount(v)).collect();
-        let env = c.env.iter().map(|(k, v)| (k.clone(), self.var(&v.value.0, loc(v)))).collect();
-        let strings = |p: &mut Self, list: &Option<Spanned<Vec<String>>>| {
-            list.as_ref().map(|l| l.value.iter().map(|a| p.var(a, loc(l))).collect::<Vec<_>>())
+        let mut env: Vec<(String, String)> = match &c.env_file {
+            Some(files) => self.env_files(files),
+            None => Vec::new(),
+        };
+        for (key, value) in &c.env.0 {
+            let value = self.var(&value.value.0, loc(value));
+            env.retain(|(k, _)| k != key);
+            env.push((key.clone(), value));
+        }
+        let strings = |p: &mut Self, list: &Option<Spanned<Words>>| {
+            list.as_ref().map(|l| l.value.0.iter().map(|a| p.var(a, loc(l))).collect::<Vec<_>>())
         };
         let command = strings(self, &c.command);
         let entrypoint = strings(self, &c.entrypoint);
@@ -84,6 +104,40 @@ impl Planner<'_> {
         }
     }
 
+    /// The variables of `env_file:` files, in order (a later file wins), read as compose reads them.
+    fn env_files(&mut self, files: &Spanned<OneOrMany>) -> Vec<(String, String)> {
+        let at = loc(files);
+        let mut vars: Vec<(String, String)> = Vec::new();
+        for written in files.value.items() {
+            let text = self.var(written, at);
+            let Some(path) = self.confined_path(&text, at) else { continue };
+            // Confined like a bind mount; and read only when it is a file of reasonable size.
+            let read = match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_file() && meta.len() <= 1 << 20 => {
+                    std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| parse_env_file(&t))
+                }
+                Ok(_) => Err("it is not a regular file of at most 1 MiB".to_owned()),
+                Err(e) => Err(e.to_string()),
+            };
+            match read {
+                Ok(pairs) => {
+                    for (key, value) in pairs {
+                        vars.retain(|(k, _)| *k != key);
+                        vars.push((key, value));
+                    }
+                }
+                Err(e) => self.error(
+                    at,
+                    ScenarioErrorKind::Invalid(format!(
+                        "the env file `{}` cannot be read as `KEY=VALUE` lines: {e}",
+                        self.shown(&text)
+                    )),
+                ),
+            }
+        }
+        vars
+    }
+
     fn mount(&mut self, spec: &Spanned<String>) -> Option<Mount> {
         let at = loc(spec);
         let text = self.var(&spec.value, at);
@@ -109,6 +163,14 @@ impl Planner<'_> {
             let source = self.confined_path(source, at)?;
             Some(Mount::Bind { source, target, read_only })
         } else if source.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+            // `files:/srv` is a named volume, which starts empty: a folder of that name beside the file
+            // suggests the author meant to mount it.
+            if self.folder().join(source).is_dir() {
+                self.warn(
+                    at,
+                    ScenarioErrorKind::VolumeShadowsFolder { name: source.to_owned(), target: target.clone() },
+                );
+            }
             Some(Mount::Volume { name: source.to_owned(), target, read_only })
         } else {
             self.error(at, ScenarioErrorKind::InvalidVolume(text.clone()));

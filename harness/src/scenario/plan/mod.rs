@@ -10,7 +10,7 @@ mod types;
 
 use std::time::Duration;
 
-pub use self::planner::{Lookup, PlanEnv, plan_file};
+pub use self::planner::{Lookup, PlanEnv, SUBMISSION_VARIABLES, SubmissionVars, plan_file};
 pub use self::types::{
     Body, ExecStep, Grading, HttpExpect, HttpStep, ImageRef, JsonExpectation, LogsStep, Mount, PlannedContainer,
     PlannedImage, PlannedScenario, PlannedStep, Ready, ReadyCheck, Step, Where,

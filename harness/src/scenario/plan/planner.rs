@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::{DEFAULT_BUILD_TIMEOUT, DEFAULT_SCENARIO_TIMEOUT};
 use super::{Grading, PlannedContainer, PlannedImage, PlannedScenario, Where};
+use crate::scenario::dialect::BuildForm;
 use crate::scenario::duration::parse_duration;
 use crate::scenario::error::{Loc, ScenarioError, ScenarioErrorKind};
 use crate::scenario::interpolate::{InterpolateError, interpolate};
@@ -24,7 +25,21 @@ pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 pub struct PlanEnv<'a> {
     pub lookup: Lookup<'a>,
     pub paths: &'a PathPolicy,
+    pub submission: SubmissionVars,
 }
+
+/// What `${SUBMISSION}` and `${SUBMISSION_ID}` mean when the environment does not set them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmissionVars {
+    /// Nothing: an unset one is an undefined variable (running a file).
+    Undefined,
+    /// Each submission's folder and name, unknown yet (checking an assignment): paths from them are not
+    /// looked at.
+    Placeholders,
+}
+
+/// The variables `seatrial grade` sets for each submission.
+pub const SUBMISSION_VARIABLES: [&str; 2] = ["SUBMISSION", "SUBMISSION_ID"];
 
 /// Plans one parsed file. `errors` collects every problem; the result holds what could be planned.
 pub fn plan_file(
@@ -66,6 +81,8 @@ pub fn plan_file(
         text: text.clone(),
         lookup: env.lookup,
         errors,
+        host_ports_noted: false,
+        submission: env.submission,
     };
     planner.file(file)
 }
@@ -82,6 +99,9 @@ pub(super) struct Planner<'a> {
     text: Arc<str>,
     lookup: Lookup<'a>,
     errors: &'a mut Vec<ScenarioError>,
+    /// Whether the warning that host ports in `ports:` are not used was given (once per file).
+    pub(super) host_ports_noted: bool,
+    submission: SubmissionVars,
 }
 
 pub(super) fn loc<T>(spanned: &Spanned<T>) -> Option<Loc> {
@@ -97,13 +117,18 @@ impl Planner<'_> {
         self.errors.push(ScenarioError::new(&self.path, self.text.clone(), loc, kind));
     }
 
-    fn warn(&mut self, loc: Option<Loc>, kind: ScenarioErrorKind) {
+    pub(super) fn warn(&mut self, loc: Option<Loc>, kind: ScenarioErrorKind) {
         self.errors.push(ScenarioError::warning(&self.path, self.text.clone(), loc, kind));
     }
 
     pub(super) fn var(&mut self, text: &str, at: Option<Loc>) -> String {
         match interpolate(text, self.lookup) {
             Ok(value) => value,
+            Err(InterpolateError::Undefined(name))
+                if self.submission == SubmissionVars::Placeholders && SUBMISSION_VARIABLES.contains(&name.as_str()) =>
+            {
+                text.to_owned()
+            }
             Err(InterpolateError::Undefined(name)) => {
                 self.error(at, ScenarioErrorKind::UndefinedVariable { name });
                 text.to_owned()
@@ -134,6 +159,9 @@ impl Planner<'_> {
     /// A bind mount's source: it must really be (after `..` and every symlink) below the scenario's
     /// folder or a folder the caller allows (a submission's, when grading).
     pub(super) fn confined_path(&mut self, text: &str, at: Option<Loc>) -> Option<PathBuf> {
+        if self.is_placeholder(text) {
+            return Some(PathBuf::from(text));
+        }
         let root = self.shown_root.clone();
         match paths::resolve(&self.folder, text) {
             Ok(real) if paths::is_below_any(&real, &self.bind_roots) => Some(real),
@@ -154,18 +182,40 @@ impl Planner<'_> {
         }
     }
 
-    /// A path of the file as the user would find it from where they named the file.
-    fn shown(&self, text: &str) -> String {
-        match self.path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.join(text).display().to_string(),
-            _ => text.to_owned(),
+    /// A path of the file as the user would find it from where they named the file (`./data`, not
+    /// `././data`).
+    pub(super) fn shown(&self, text: &str) -> String {
+        let joined = match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.join(text),
+            _ => PathBuf::from(text),
+        };
+        let mut shown = PathBuf::new();
+        for (i, part) in joined.components().enumerate() {
+            if i == 0 || part != Component::CurDir {
+                shown.push(part);
+            }
         }
+        shown.display().to_string()
+    }
+
+    /// A path that still holds `${SUBMISSION}` while an assignment is checked: each submission's, unknown yet.
+    fn is_placeholder(&self, text: &str) -> bool {
+        self.submission == SubmissionVars::Placeholders
+            && SUBMISSION_VARIABLES.iter().any(|v| text.contains(&format!("${{{v}")))
+    }
+
+    /// The scenario's folder, canonical.
+    pub(super) fn folder(&self) -> &Path {
+        &self.folder
     }
 
     /// A build context is read into a tar, never mounted, so it may sit beside the scenario folder
     /// (`../fixtures/app`), but not outside the project (see [`paths::project_for`]). A context that
     /// comes from a variable (`${SUBMISSION}`) was chosen on the command line, and may be anywhere.
     fn context_path(&mut self, written: &str, text: &str, at: Option<Loc>) -> Option<PathBuf> {
+        if self.is_placeholder(text) {
+            return Some(PathBuf::from(text));
+        }
         let real = match paths::resolve(&self.folder, text) {
             Ok(real) => real,
             Err(_) => {
@@ -218,7 +268,21 @@ impl Planner<'_> {
     }
 
     fn image(&mut self, name: &str, spec: &Spanned<ImageSpec>) -> Option<PlannedImage> {
-        let build = &spec.value.build;
+        let short_form;
+        let build = match &spec.value.build.value {
+            BuildForm::Full(build) => build,
+            // `build: ./app`, as compose writes it: the context, with every other setting at its default.
+            BuildForm::Context(context) => {
+                short_form = BuildSpec {
+                    context: Spanned { value: context.clone(), referenced: spec.value.build.referenced },
+                    dockerfile: None,
+                    args: Default::default(),
+                    target: None,
+                    timeout: None,
+                };
+                &short_form
+            }
+        };
         let reported = self.errors.len();
         let context_text = self.var(&build.context.value, loc(&build.context));
         // An undefined variable was reported; a "does not exist" for its unexpanded text would mislead.
@@ -286,6 +350,9 @@ impl Planner<'_> {
         images: &HashMap<String, Arc<PlannedImage>>,
     ) -> PlannedScenario {
         let s = &spec.value;
+        if s.containers.is_empty() && s.steps.is_empty() {
+            self.warn(loc(&spec.value.name), ScenarioErrorKind::ChecksNothing { name: name.clone() });
+        }
         let containers: Vec<PlannedContainer> =
             s.containers.iter().map(|(cname, c)| self.container(cname, c, images)).collect();
         let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();

@@ -9,6 +9,7 @@ use super::{
     Body, ExecStep, Grading, HttpExpect, HttpStep, JsonExpectation, LogsStep, PlannedContainer, PlannedStep, Step,
 };
 use super::{DEFAULT_EXEC_TIMEOUT, DEFAULT_HTTP_TIMEOUT, DEFAULT_STOP_WITHIN};
+use crate::scenario::dialect::StopForm;
 use crate::scenario::error::{Loc, ScenarioErrorKind};
 use crate::scenario::model::*;
 
@@ -180,15 +181,19 @@ impl Planner<'_> {
                     }
                 }
             }
-            StepSpec::Stop(s) => {
-                let (container, c_at) = self.container_name(&s.container, names)?;
+            StepSpec::Stop(form) => {
+                let (name, within) = match &form.value {
+                    StopForm::Name(name) => (Spanned { value: name.clone(), referenced: form.referenced }, None),
+                    StopForm::Full(s) => (s.container.clone(), s.within.clone()),
+                };
+                let (container, c_at) = self.container_name(&name, names)?;
                 if !running.remove(&container) {
                     self.error(
                         c_at,
                         ScenarioErrorKind::Invalid(format!("`{container}` is already stopped at this step")),
                     );
                 }
-                Step::Stop { container, within: self.duration(&s.within, DEFAULT_STOP_WITHIN) }
+                Step::Stop { container, within: self.duration(&within, DEFAULT_STOP_WITHIN) }
             }
             StepSpec::Sleep(d) => Step::Sleep(self.duration(&Some(d.clone()), Duration::ZERO)),
         };
