@@ -127,8 +127,57 @@ pub fn html_escape(text: &str) -> String {
     out
 }
 
+/// What an HTML page says, for a message: its title and the start of its visible text, without the
+/// `<style>` and `<script>` that fill the first kilobytes of a framework's error page. `None` when the
+/// text is not HTML.
+pub fn html_summary(body: &str, max: usize) -> Option<String> {
+    let head = body.trim_start().get(..body.trim_start().len().min(200))?.to_ascii_lowercase();
+    if !(head.starts_with("<!doctype html")
+        || head.starts_with("<html")
+        || head.contains("<head")
+        || head.contains("<body"))
+    {
+        return None;
+    }
+    let without = |text: &str, tag: &str| -> String {
+        let pattern = format!(r"(?is)<{tag}\b.*?</{tag}\s*>");
+        regex::Regex::new(&pattern).map_or_else(|_| text.to_owned(), |re| re.replace_all(text, " ").into_owned())
+    };
+    let title = regex::Regex::new(r"(?is)<title[^>]*>(.*?)</title\s*>")
+        .ok()
+        .and_then(|re| re.captures(body).map(|c| collapse(&c[1])))
+        .filter(|t| !t.is_empty());
+    let visible = without(&without(&without(body, "head"), "style"), "script");
+    let text =
+        regex::Regex::new(r"(?s)<[^>]*>").map_or(visible.clone(), |re| re.replace_all(&visible, " ").into_owned());
+    let text = collapse(&decode_entities(&text));
+    let text: String = text.chars().take(max).collect();
+    Some(match title {
+        Some(title) => format!("an HTML page titled {}: {}", excerpt(&title, 100), excerpt(&text, max)),
+        None => format!("an HTML page: {}", excerpt(&text, max)),
+    })
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn decode_entities(text: &str) -> String {
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_html_page_reads_as_its_title_and_text() {
+        let page = "<!DOCTYPE html><html><head><title>OperationalError at /notes/</title><style>body { color: red }</style></head><body><h1>OperationalError</h1><p>no such table: notes_note</p><script>x()</script></body></html>";
+        assert_eq!(
+            super::html_summary(page, 100).unwrap(),
+            "an HTML page titled `OperationalError at /notes/`: `OperationalError no such table: notes_note`"
+        );
+        assert_eq!(super::html_summary("{\"a\": 1}", 100), None);
+    }
+
     #[test]
     fn long_log_lines_are_cut() {
         let line = "x".repeat(super::LOG_LINE_LIMIT + 7);

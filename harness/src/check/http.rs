@@ -118,6 +118,10 @@ fn status_holds(expect: &HttpExpect, status: u16) -> bool {
 const SHOWN_BODY_CHARS: usize = 300;
 
 fn shown_body(answer: &HttpAnswer) -> String {
+    // A framework's error page starts with kilobytes of style: its title and text are what explain.
+    if let Some(page) = crate::text::html_summary(&answer.body, SHOWN_BODY_CHARS) {
+        return page;
+    }
     match &answer.cut {
         None => excerpt(&answer.body, SHOWN_BODY_CHARS),
         Some(cut) => {

@@ -63,7 +63,11 @@ impl GradingCollector {
         let submission = &expected.submission;
         let mut grade = gradebook::grade_submission(&submission.id, &submission.path, &outcomes);
         withhold_hidden_requests(&mut grade, &expected.hidden_paths);
-        let written = write_submission(&self.out, &self.assignment.display().to_string(), &grade);
+        let assignment_name = self
+            .assignment
+            .file_name()
+            .map_or_else(|| self.assignment.display().to_string(), |name| name.to_string_lossy().into_owned());
+        let written = write_submission(&self.out, &assignment_name, &grade.for_the_student(&self.assignment));
         let (name_width, count_width) = (self.name_width, self.count_width);
         eprintln!(
             "{:<count_width$} {:<name_width$} {:>3} / {:<3} ({:.1} s)",

@@ -29,19 +29,21 @@ pub fn to_markdown(assignment: &str, grade: &SubmissionGrade) -> String {
     if !failures.is_empty() || !grade.notes.is_empty() {
         out.push_str("## What went wrong\n\n");
     }
-    for note in &grade.notes {
+    let (blocked, failures): (Vec<&CheckResult>, Vec<&CheckResult>) =
+        failures.into_iter().partition(|c| c.failure.as_ref().is_some_and(|f| f.blocked));
+    // One cause behind several failures (a server on the wrong port fails every check after it) is told
+    // once, with the checks it cost, instead of under each of them.
+    let causes = shared_causes(&grade.notes, &failures);
+    for cause in &causes {
+        cause_block(&mut out, cause, &grade.notes, &failures);
+    }
+    let told = |diagnosis: &[String]| diagnosis.first().is_some_and(|d| causes.iter().any(|c| c == d));
+    for note in grade.notes.iter().filter(|n| !told(&n.diagnosis)) {
         out.push_str("### Before the checks\n\n");
         failure_block(&mut out, note);
     }
-    let (blocked, failures): (Vec<&CheckResult>, Vec<&CheckResult>) =
-        failures.into_iter().partition(|c| c.failure.as_ref().is_some_and(|f| f.blocked));
-    for check in failures {
-        let points = match check.points {
-            0 if !check.graded => String::new(),
-            1 => " (1 point)".to_owned(),
-            n => format!(" ({n} points)"),
-        };
-        let _ = writeln!(out, "### {}{points}\n", heading(&check.name));
+    for check in failures.iter().filter(|c| !c.failure.as_ref().is_some_and(|f| told(&f.diagnosis))) {
+        let _ = writeln!(out, "### {}{}\n", heading(&check.name), points_of(check));
         if let Some(feedback) = &check.feedback {
             let _ = writeln!(out, "> {}\n", feedback.trim().replace('\n', "\n> "));
         }
@@ -62,6 +64,90 @@ pub fn to_markdown(assignment: &str, grade: &SubmissionGrade) -> String {
         }
     }
     out
+}
+
+fn points_of(check: &CheckResult) -> String {
+    match check.points {
+        0 if !check.graded => String::new(),
+        1 => " (1 point)".to_owned(),
+        n => format!(" ({n} points)"),
+    }
+}
+
+/// The first diagnoses shared by two or more failures (notes and failed checks), in order of appearance.
+fn shared_causes(notes: &[FailureView], failures: &[&CheckResult]) -> Vec<String> {
+    let all: Vec<&String> = notes
+        .iter()
+        .filter_map(|n| n.diagnosis.first())
+        .chain(failures.iter().filter_map(|c| c.failure.as_ref()?.diagnosis.first()))
+        .collect();
+    let mut causes: Vec<String> = Vec::new();
+    for cause in &all {
+        if all.iter().filter(|c| c == &cause).count() >= 2 && !causes.contains(cause) {
+            causes.push((*cause).clone());
+        }
+    }
+    causes
+}
+
+/// One cause, then every check it cost with what was expected and what came back.
+fn cause_block(out: &mut String, cause: &str, notes: &[FailureView], failures: &[&CheckResult]) {
+    let costs: Vec<&&CheckResult> = failures
+        .iter()
+        .filter(|c| c.failure.as_ref().and_then(|f| f.diagnosis.first()).is_some_and(|d| d == cause))
+        .collect();
+    let graded: Vec<&&&CheckResult> = costs.iter().filter(|c| c.graded).collect();
+    let points: u32 = graded.iter().map(|c| c.points).sum();
+    let _ = writeln!(out, "### {}\n", heading(cause));
+    let _ = writeln!(
+        out,
+        "This one cause cost {} check{} ({points} point{}):\n",
+        graded.len(),
+        if graded.len() == 1 { "" } else { "s" },
+        if points == 1 { "" } else { "s" }
+    );
+    let first_note = notes.iter().find(|n| n.diagnosis.first().is_some_and(|d| d == cause));
+    if let Some(note) = first_note {
+        let _ = writeln!(
+            out,
+            "- before the checks: expected {}; got {}",
+            markdown_line(&note.expected),
+            markdown_line(&note.actual)
+        );
+    }
+    for check in costs {
+        let Some(failure) = &check.failure else { continue };
+        let _ = writeln!(
+            out,
+            "- **{}**{}: expected {}; got {}",
+            markdown_line(&check.name),
+            points_of(check),
+            markdown_line(&failure.expected),
+            markdown_line(&failure.actual)
+        );
+        if let Some(feedback) = &check.feedback {
+            let _ = writeln!(out, "  > {}", feedback.trim().replace('\n', "\n  > "));
+        }
+    }
+    // Any further explanation the failures had (the first line is the cause itself), said once.
+    let mut more: Vec<&String> = Vec::new();
+    for diagnosis in first_note
+        .map(|n| &n.diagnosis)
+        .into_iter()
+        .chain(failures.iter().filter_map(|c| c.failure.as_ref().map(|f| &f.diagnosis)))
+    {
+        if diagnosis.first().is_some_and(|d| d == cause) {
+            for why in diagnosis.iter().skip(1) {
+                if !more.contains(&why) {
+                    more.push(why);
+                }
+            }
+        }
+    }
+    for why in more {
+        let _ = writeln!(out, "- **why:** {}", markdown_line(why));
+    }
+    out.push('\n');
 }
 
 fn verdict(check: &CheckResult) -> &'static str {

@@ -44,6 +44,57 @@ pub struct FailureView {
     pub evidence: Option<String>,
 }
 
+impl FailureView {
+    fn map_text(&mut self, f: &dyn Fn(&str) -> String) {
+        self.expected = f(&self.expected);
+        self.actual = f(&self.actual);
+        self.diagnosis = self.diagnosis.iter().map(|d| f(d)).collect();
+        self.evidence = self.evidence.as_deref().map(f);
+    }
+}
+
+impl SubmissionGrade {
+    /// The grade as the student reads it: no path of the teacher's machine. The submission's own folder is
+    /// "your folder" and the files in it are named from it (`app.py`); the assignment is named by its file
+    /// name. The gradebook keeps the full paths for the teacher.
+    pub fn for_the_student(&self, assignment: &Path) -> SubmissionGrade {
+        let submission = Path::new(&self.path);
+        let mut folders: Vec<String> = vec![self.path.clone()];
+        if let Ok(real) = submission.canonicalize() {
+            folders.push(real.display().to_string());
+        }
+        folders.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        let assignment_dir = assignment.parent().filter(|p| !p.as_os_str().is_empty());
+        let mut assignment_dirs: Vec<String> = assignment_dir.map(|d| d.display().to_string()).into_iter().collect();
+        if let Some(real) = assignment_dir.and_then(|d| d.canonicalize().ok()) {
+            assignment_dirs.push(real.display().to_string());
+        }
+        assignment_dirs.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        let redact = |text: &str| -> String {
+            let mut text = text.to_owned();
+            for folder in &folders {
+                text = text.replace(&format!("{folder}/"), "").replace(folder.as_str(), "your folder");
+            }
+            for folder in &assignment_dirs {
+                text = text.replace(&format!("{folder}/"), "");
+            }
+            text
+        };
+        let mut shown = self.clone();
+        shown.path = "your folder".to_owned();
+        for check in &mut shown.checks {
+            check.at = redact(&check.at);
+            if let Some(failure) = &mut check.failure {
+                failure.map_text(&redact);
+            }
+        }
+        for note in &mut shown.notes {
+            note.map_text(&redact);
+        }
+        shown
+    }
+}
+
 impl From<&Failure> for FailureView {
     fn from(f: &Failure) -> Self {
         FailureView {

@@ -301,7 +301,23 @@ async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Result<(
             diagnosis.extend(diagnose::volume_not_writable(engine, &live.id, &http.container, config, raised).await);
         }
     }
+    if !mismatches.is_empty() && (status >= 500 || status == 403 || status == 400) {
+        diagnosis.extend(framework_diagnosis(ctx, &live.id, &http.container, &answer, asked_at).await);
+    }
     mismatches_to_halt(mismatches, diagnosis)
+}
+
+/// What the framework serving the answer said about it (Django's migrations, CSRF, ALLOWED_HOSTS).
+async fn framework_diagnosis(
+    ctx: &RunContext,
+    id: &str,
+    container: &str,
+    answer: &check::http::HttpAnswer,
+    asked_at: i32,
+) -> Option<String> {
+    let since = ctx.engine.logs_since(id, asked_at, Some(200)).await.unwrap_or_default();
+    let whole = ctx.engine.logs(id, None).await.unwrap_or_default();
+    diagnose::django::explain(container, answer.status, &answer.body, &since, &whole)
 }
 
 async fn logs_step(ctx: &RunContext, scope: &Scope, logs: &LogsStep) -> Result<(), Halt> {
