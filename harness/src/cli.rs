@@ -36,6 +36,10 @@ pub enum Command {
         /// diagnosis and log tail (schema: `seatrial schema --report`).
         #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"])]
         report: Vec<String>,
+        /// Print where the time went at the end: each phase (builds, bringing containers up, each kind of
+        /// step, cleanup) summed over every scenario.
+        #[arg(long)]
+        timings: bool,
         /// Scenario paths, then libtest's arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "PATH|LIBTEST-ARG")]
         args: Vec<String>,
@@ -69,6 +73,9 @@ pub enum Command {
         /// Check the assignment against every submission folder without an engine: nothing is built or run.
         #[arg(long)]
         check: bool,
+        /// Print where the time went at the end, per phase, summed over every submission.
+        #[arg(long)]
+        timings: bool,
     },
     /// Print the JSON Schema of scenario files, for editors (yaml-language-server) and validators.
     Schema {
@@ -102,6 +109,7 @@ pub struct RunWords {
     pub reports: Vec<(String, PathBuf)>,
     /// Set when `--report` lacks its FORMAT or FILE.
     pub incomplete_report: bool,
+    pub timings: bool,
 }
 
 /// Splits `run`'s words into scenario paths, seatrial's own flags and libtest's arguments.
@@ -132,6 +140,8 @@ pub fn split_run_args(words: &[String]) -> RunWords {
             out.root = Some(PathBuf::from(path));
         } else if word == "--keep" {
             out.keep = true;
+        } else if word == "--timings" {
+            out.timings = true;
         } else if value_expected {
             out.libtest.push(word.clone());
             value_expected = false;
@@ -150,7 +160,7 @@ pub fn split_run_args(words: &[String]) -> RunWords {
 
 pub fn main_with(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Run { junit, keep, root, report, args } => {
+        Command::Run { junit, keep, root, report, timings, args } => {
             let mut words = split_run_args(&args);
             if words.incomplete_report {
                 eprintln!("error: `--report` takes a format and a file: `--report json reports/run.json`");
@@ -187,13 +197,14 @@ pub fn main_with(cli: Cli) -> ExitCode {
                     return ExitCode::from(exit_codes::INVALID_INPUT);
                 }
             };
-            run_suite(&arguments, &SuiteOptions { paths, junit: Some(junit), keep, root, json })
+            let timings = timings || words.timings;
+            run_suite(&arguments, &SuiteOptions { paths, junit: Some(junit), keep, root, json, timings })
         }
         Command::Check { paths, root } => crate::check_files(
             &paths,
             &crate::scenario::paths::PathPolicy { project_root: root, bind_roots: Vec::new() },
         ),
-        Command::Grade { assignment, submissions, jobs, out, root, check } => {
+        Command::Grade { assignment, submissions, jobs, out, root, check, timings } => {
             crate::grade::grade(&crate::grade::GradeOptions {
                 assignment,
                 submissions,
@@ -201,6 +212,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
                 out,
                 root,
                 check_only: check,
+                timings,
             })
         }
         Command::Schema { report } => {

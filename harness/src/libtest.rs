@@ -31,6 +31,8 @@ pub struct SuiteOptions {
     pub root: Option<PathBuf>,
     /// Where to write the JSON report (`--report json FILE`); `None`: none.
     pub json: Option<PathBuf>,
+    /// Print where the time went, per phase, at the end (`--timings`).
+    pub timings: bool,
 }
 
 /// How often reporters get a [`Event::Tick`] to show long phases live.
@@ -65,6 +67,9 @@ pub fn run_suite(args: &Arguments, options: &SuiteOptions) -> ExitCode {
     }
     if let Some(path) = &options.json {
         reporters.push(Box::new(JsonReporter::new(path)));
+    }
+    if options.timings {
+        reporters.push(Box::new(crate::report::timings::PhaseTimings::default()));
     }
     if let Some(github) = GithubReporter::from_environment() {
         reporters.push(Box::new(github));

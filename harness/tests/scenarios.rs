@@ -11,6 +11,7 @@ fn main() -> std::process::ExitCode {
         junit: std::env::var_os("SEATRIAL_JUNIT").map(Into::into),
         keep: false,
         json: None,
+        timings: false,
         // The workspace is the project that build contexts stay in, also in a copy without `.git`.
         root: Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")),
     };

@@ -32,6 +32,8 @@ pub struct GradeOptions {
     pub root: Option<PathBuf>,
     /// Plan the assignment for every submission and stop there: nothing is built or run.
     pub check_only: bool,
+    /// Print where the time went, per phase, at the end.
+    pub timings: bool,
 }
 
 /// Submissions run at once by default: most of a submission's time is spent waiting on its container,
@@ -199,7 +201,11 @@ pub fn grade(options: &GradeOptions) -> ExitCode {
         })
         .collect();
     let collector = collector::GradingCollector::new(options.assignment.clone(), options.out.clone(), expected);
-    let events = Events::new(vec![Box::new(collector)]);
+    let mut reporters: Vec<Box<dyn crate::outcome::events::Reporter>> = vec![Box::new(collector)];
+    if options.timings {
+        reporters.push(Box::new(crate::report::timings::PhaseTimings::default()));
+    }
+    let events = Events::new(reporters);
     let ctx = Arc::new(RunContext::new(
         session.engine.clone(),
         session.run_id.clone(),

@@ -4,6 +4,7 @@ pub mod console;
 pub mod github;
 pub mod json;
 pub mod junit;
+pub mod timings;
 pub mod write;
 
 use std::fmt::Write as _;
