@@ -198,59 +198,46 @@ impl JsonSchema for PortSpec {
     }
 }
 
-/// `stop: web`, or `stop: { container: web, within: 5s }`.
-#[derive(Debug, JsonSchema)]
-#[serde(untagged)]
-pub enum StopForm {
-    /// The container's name: stopped with the default `within` (10s).
-    Name(String),
-    Full(StopStepSpec),
+/// A name alone, or the whole mapping: `stop: web` or `stop: { container: web, within: 5s }`;
+/// `build: ./app` or `build: { context: ./app, ... }` (compose's short forms).
+#[derive(Debug)]
+pub enum TextOr<T> {
+    Text(String),
+    Full(T),
 }
 
-impl<'de> Deserialize<'de> for StopForm {
+/// `stop:`: the container's name (stopped with the default `within`), or the whole step.
+pub type StopForm = TextOr<StopStepSpec>;
+/// `build:`: the context folder, or the whole build.
+pub type BuildForm = TextOr<Box<BuildSpec>>;
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for TextOr<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct StopVisitor;
-        impl<'de> serde::de::Visitor<'de> for StopVisitor {
-            type Value = StopForm;
+        struct TextOrVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for TextOrVisitor<T> {
+            type Value = TextOr<T>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a container's name, or a mapping with `container:`")
+                f.write_str("a name, or a mapping")
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StopForm, E> {
-                Ok(StopForm::Name(v.to_owned()))
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TextOr<T>, E> {
+                Ok(TextOr::Text(v.to_owned()))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<StopForm, A::Error> {
-                Ok(StopForm::Full(StopStepSpec::deserialize(MapAccessDeserializer::new(map))?))
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<TextOr<T>, A::Error> {
+                Ok(TextOr::Full(T::deserialize(MapAccessDeserializer::new(map))?))
             }
         }
-        deserializer.deserialize_any(StopVisitor)
+        deserializer.deserialize_any(TextOrVisitor(std::marker::PhantomData))
     }
 }
 
-/// `build: ./dir`, or `build: { context: ./dir, ... }`, as compose writes both.
-#[derive(Debug, JsonSchema)]
-#[serde(untagged)]
-pub enum BuildForm {
-    /// The build context folder, relative to the scenario file's folder.
-    Context(String),
-    Full(Box<BuildSpec>),
-}
+impl<T: JsonSchema> JsonSchema for TextOr<T> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("TextOr{}", T::schema_name()).into()
+    }
 
-impl<'de> Deserialize<'de> for BuildForm {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct BuildVisitor;
-        impl<'de> serde::de::Visitor<'de> for BuildVisitor {
-            type Value = BuildForm;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a folder, or a mapping with `context:`")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BuildForm, E> {
-                Ok(BuildForm::Context(v.to_owned()))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<BuildForm, A::Error> {
-                Ok(BuildForm::Full(Box::new(BuildSpec::deserialize(MapAccessDeserializer::new(map))?)))
-            }
-        }
-        deserializer.deserialize_any(BuildVisitor)
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let full = generator.subschema_for::<T>();
+        schemars::json_schema!({ "anyOf": [{ "type": "string" }, full] })
     }
 }
 

@@ -272,7 +272,7 @@ impl Planner<'_> {
         let build = match &spec.value.build.value {
             BuildForm::Full(build) => build,
             // `build: ./app`, as compose writes it: the context, with every other setting at its default.
-            BuildForm::Context(context) => {
+            BuildForm::Text(context) => {
                 short_form = BuildSpec {
                     context: Spanned { value: context.clone(), referenced: spec.value.build.referenced },
                     dockerfile: None,

@@ -183,7 +183,7 @@ impl Planner<'_> {
             }
             StepSpec::Stop(form) => {
                 let (name, within) = match &form.value {
-                    StopForm::Name(name) => (Spanned { value: name.clone(), referenced: form.referenced }, None),
+                    StopForm::Text(name) => (Spanned { value: name.clone(), referenced: form.referenced }, None),
                     StopForm::Full(s) => (s.container.clone(), s.within.clone()),
                 };
                 let (container, c_at) = self.container_name(&name, names)?;
