@@ -103,10 +103,12 @@ pub enum BodyNeed {
 
 /// How much of the body `expect` needs, once the answer's `status` is known.
 pub fn body_need(expect: &HttpExpect, status: u16) -> BodyNeed {
+    // `max_time` times the whole answer, so its body is read too.
     let looks_into = expect.body_contains.is_some()
         || expect.body_not_contains.is_some()
         || expect.body_regex.is_some()
-        || !expect.json.is_empty();
+        || !expect.json.is_empty()
+        || expect.max_time.is_some();
     if looks_into {
         BodyNeed::Checked
     } else if status_holds(expect, status) {

@@ -224,16 +224,20 @@ async fn send(
 /// The path a redirect leads to when it stays with the container: a path, or a URL of the address the
 /// request was sent to. `None` for another host.
 fn same_container_path(location: &str, current: &str, http: &HttpStep, route: &Route) -> Option<String> {
-    let base = match route {
-        Route::Host { host_port } => format!("http://127.0.0.1:{host_port}"),
-        Route::From { .. } => format!("http://{}:{}", http.container, http.port),
-    };
-    let base_url = reqwest::Url::parse(&format!("{base}{current}")).ok()?;
-    let target = base_url.join(location).ok()?;
-    let same_port = target.port_or_known_default() == base_url.port_or_known_default();
-    let same_host = target.host_str() == base_url.host_str()
-        || (matches!(route, Route::Host { .. }) && target.host_str() == Some("localhost"));
-    if !(same_host && same_port) {
+    match route {
+        Route::Host { host_port } => redirect_path(location, current, &format!("127.0.0.1:{host_port}"), true),
+        Route::From { .. } => redirect_path(location, current, &format!("{}:{}", http.container, http.port), false),
+    }
+}
+
+/// Where `location` leads from `current` on `authority` (`127.0.0.1:49153`), as a path and query, when
+/// it stays on that authority (or on `localhost` at its port, when `localhost_too`).
+fn redirect_path(location: &str, current: &str, authority: &str, localhost_too: bool) -> Option<String> {
+    let base = reqwest::Url::parse(&format!("http://{authority}{current}")).ok()?;
+    let target = base.join(location).ok()?;
+    let same_port = target.port_or_known_default() == base.port_or_known_default();
+    let same_host = target.host_str() == base.host_str() || (localhost_too && target.host_str() == Some("localhost"));
+    if !(same_host && same_port && target.scheme() == "http") {
         return None;
     }
     let mut path = target.path().to_owned();
@@ -350,4 +354,23 @@ fn csrf_sent(scope: &Scope, http: &HttpStep, path: &str, body: Option<&Body>) ->
         .iter()
         .any(|(name, _)| diagnose::csrf::TOKEN_HEADERS.contains(&name.to_ascii_lowercase().as_str()));
     diagnose::csrf::Sent { cookies, token: token_field || token_header }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_path;
+
+    #[test]
+    fn a_redirect_is_followed_on_the_same_container_only() {
+        let here = "127.0.0.1:49153";
+        assert_eq!(redirect_path("/notes/1", "/form", here, true).as_deref(), Some("/notes/1"));
+        assert_eq!(redirect_path("done?x=1", "/a/form", here, true).as_deref(), Some("/a/done?x=1"));
+        assert_eq!(redirect_path("http://127.0.0.1:49153/b", "/a", here, true).as_deref(), Some("/b"));
+        assert_eq!(redirect_path("http://localhost:49153/b", "/a", here, true).as_deref(), Some("/b"));
+        assert_eq!(redirect_path("http://localhost:49153/b", "/a", "web:8000", false), None);
+        assert_eq!(redirect_path("http://web:8000/b", "/a", "web:8000", false).as_deref(), Some("/b"));
+        assert_eq!(redirect_path("https://127.0.0.1:49153/b", "/a", here, true), None);
+        assert_eq!(redirect_path("http://example.com/", "/a", here, true), None);
+        assert_eq!(redirect_path("http://127.0.0.1:8000/", "/a", here, true), None, "another port");
+    }
 }

@@ -94,6 +94,7 @@ pub async fn wait_ready(
                         Unreadiness::Unreadable => {
                             format!("it answers, but unreadably: {last_problem}, to every probe for {after:?}")
                         }
+                        Unreadiness::Unprobeable => format!("it cannot be probed: {last_problem}"),
                         Unreadiness::Silent | Unreadiness::NotYet => {
                             format!("it never answers: {last_problem}, to every probe for {after:?}")
                         }
@@ -221,6 +222,9 @@ enum Unreadiness {
     Unreadable,
     /// The connection was accepted and no answer came within the probe's time.
     Silent,
+    /// No probe can be sent: a port that is not published, in a container with no program to carry a
+    /// connection from inside (`nc`, `python3`).
+    Unprobeable,
 }
 
 impl Unreadiness {
@@ -230,6 +234,7 @@ impl Unreadiness {
             Unreadiness::NotYet => None,
             Unreadiness::Refused | Unreadiness::Unreadable => Some(REFUSED_AFTER),
             Unreadiness::Silent => Some(SILENT_AFTER),
+            Unreadiness::Unprobeable => Some(Duration::ZERO),
         }
     }
 }
@@ -311,9 +316,10 @@ async fn probe(
     }
 }
 
-/// Why a probe from inside the network found no answer: no answer, or no way to ask.
+/// Why a probe from inside the network found no answer: no answer, no way to ask ever, or not yet.
 enum InsideUnready {
     NoAnswer(NoAnswer),
+    Never(String),
     Said(String),
 }
 
@@ -321,6 +327,7 @@ impl InsideUnready {
     fn map_no_answer(self, unready: impl Fn(NoAnswer) -> Unready) -> Unready {
         match self {
             InsideUnready::NoAnswer(no_answer) => unready(no_answer),
+            InsideUnready::Never(said) => Unready { said, kind: Unreadiness::Unprobeable },
             InsideUnready::Said(said) => said.into(),
         }
     }
@@ -338,7 +345,16 @@ async fn http_inside(
     path: &str,
 ) -> Result<reqwest::Response, InsideUnready> {
     let said = |e: &dyn std::fmt::Display| InsideUnready::Said(e.to_string());
-    let program = scope.memory.relays.find(&ctx.engine, &live.id, name).await.map_err(|e| said(&e))?;
+    let program = match scope.memory.relays.find(&ctx.engine, &live.id, name).await {
+        Ok(program) => program,
+        Err(no_program @ super::relay::RelayError::NoProgram { .. }) => {
+            let why = format!(
+                "port {port} is not published (with `ports: [{port}]` seatrial probes it from the host), and {no_program}"
+            );
+            return Err(InsideUnready::Never(why));
+        }
+        Err(other) => return Err(said(&other)),
+    };
     let host = if live.config.network == crate::engine::container::DEFAULT_NETWORK {
         ctx.engine
             .container_address(&live.id)

@@ -71,8 +71,8 @@ pub struct RelayPrograms(Arc<Mutex<std::collections::HashMap<String, RelayProgra
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error(
-        "`{container}` has neither `nc` nor `python3` to carry a connection from inside the network: use a \
-         container that has one (a busybox, alpine or python image) in `from:`"
+        "`{container}` has neither `nc` nor `python3` to carry a connection from inside the network (a busybox, \
+         alpine or python image has one)"
     )]
     NoProgram { container: String },
     #[error(transparent)]

@@ -381,3 +381,68 @@ impl Planner<'_> {
         captures
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The messages `seatrial check` gives for `steps`, run against a busybox `web` publishing 8080 and a
+    /// `client` publishing nothing.
+    fn problems(steps: &str) -> Vec<String> {
+        let text = format!(
+            "scenarios:\n  - name: s\n    containers:\n      web: {{ image: \"b:1\", ports: [8080] }}\n      \
+             client: {{ image: \"b:1\" }}\n    steps:\n{steps}"
+        );
+        crate::scenario::check_text(Path::new("s.yaml"), &text).iter().map(|p| p.kind.to_string()).collect()
+    }
+
+    #[test]
+    fn a_request_has_one_body_and_json_tests_take_what_they_need() {
+        assert_eq!(
+            problems("      - http: { port: 8080, body: x, form: { a: b } }\n"),
+            vec!["a request has one body: give one of `body` and `form`"]
+        );
+        assert_eq!(
+            problems(
+                "      - http: { port: 8080, expect: { json: { \"$.a\": { count: -1, gt: x, exists: true } } } }\n"
+            ),
+            vec!["`count: -1`: `count` takes a whole number of 0 or more", "`gt: \"x\"`: `gt` takes a number",]
+        );
+        // Keys that are not all tests make an object to compare.
+        assert!(
+            problems("      - http: { port: 8080, expect: { json: { \"$.a\": { count: 1, x: 2 } } } }\n").is_empty()
+        );
+    }
+
+    #[test]
+    fn from_names_another_container_and_reaches_unpublished_ports() {
+        assert!(problems("      - http: { from: client, port: 9000 }\n").is_empty(), "to `web`, the one other");
+        assert_eq!(
+            problems("      - http: { from: web, container: web, port: 8080 }\n"),
+            vec!["the request goes from `web` to `web` itself: `from` names another container, the client"]
+        );
+        assert_eq!(
+            problems("      - http: { port: 9000 }\n"),
+            vec!["no container of this scenario publishes port 9000"]
+        );
+    }
+
+    #[test]
+    fn saves_fit_their_step() {
+        assert_eq!(
+            problems("      - exec: { container: web, cmd: [id], save: { x: { cookie: a } } }\n"),
+            vec!["an `exec` step saves `stdout`, or `{ regex: ... }` over it"]
+        );
+        assert_eq!(
+            problems("      - http: { port: 8080, save: { x-y: body, z: { json: \"$[\" } } }\n").len(),
+            2,
+            "a name that is not a word, and a JSONPath that does not parse"
+        );
+        assert!(
+            problems(
+                "      - http: { port: 8080, save: { id: status } }\n      - http: { port: 8080, path: \"/${id}\" }\n"
+            )
+            .is_empty()
+        );
+    }
+}
