@@ -27,10 +27,17 @@ pub fn refusal(status: u16, body: &str, sent: &Sent) -> Option<String> {
                       with the answer that shows the form (GET it first, in the same scenario); `cookies: false` \
                       sends none"
             .to_owned(),
-        (false, false) => format!(
+        // Django keeps the token in its `csrftoken` cookie, and takes it back in a field or a header.
+        (false, false) if sent.cookies.iter().any(|c| c == "csrftoken") => format!(
             "the server refused it for CSRF: the request carried the cookies {cookies} but no CSRF token; save \
              it (`save: {{ csrf: {{ cookie: csrftoken }} }}`) and send it as the `csrfmiddlewaretoken` field or an \
              `X-CSRFToken` header (`\"${{csrf}}\"`)"
+        ),
+        // Elsewhere (Flask-WTF) the token is only in the page that shows the form.
+        (false, false) => format!(
+            "the server refused it for CSRF: the request carried the cookies {cookies} but no CSRF token; save it \
+             from the page that shows the form (`save: {{ csrf: {{ regex: 'name=\"csrf_token\" value=\"([^\"]+)\"' }} }}`) \
+             and send it back as that field or an `X-CSRFToken` header (`\"${{csrf}}\"`)"
         ),
         (false, true) => format!(
             "the server refused it for CSRF although the request carried the cookies {cookies} and a token: the \
