@@ -88,15 +88,27 @@ impl RelayPrograms {
         }
         for (program, probe) in CANDIDATES {
             let probe: Vec<String> = probe.iter().map(|s| (*s).to_owned()).collect();
-            let output = engine.exec(id, &probe, None).await?;
+            let output = match engine.exec(id, &probe, None).await {
+                Ok(output) => output,
+                // Some engines (Podman) refuse to start an exec of a missing program instead of reporting
+                // its exit code.
+                Err(err) if missing_program(&err.message) => continue,
+                Err(err) => return Err(err.into()),
+            };
             // 126 and 127: the runtime found no such program (or could not run it); anything else ran it.
-            if !matches!(output.exit_code, 126 | 127) && !output.stdout.contains("executable file not found") {
+            if !matches!(output.exit_code, 126 | 127) && !missing_program(&output.stdout) {
                 crate::lock::unpoisoned(&self.0).insert(id.to_owned(), program);
                 return Ok(program);
             }
         }
         Err(RelayError::NoProgram { container: container.to_owned() })
     }
+}
+
+/// Whether the runtime said that a program does not exist in the container.
+fn missing_program(said: &str) -> bool {
+    let said = said.to_ascii_lowercase();
+    said.contains("executable file not found") || said.contains("no such file or directory")
 }
 
 /// The most of a relay program's standard error kept, to say why a connection failed.
