@@ -152,8 +152,8 @@ impl ScenarioError {
             InvalidDuration { .. } => Some("write durations like `500ms`, `30s`, `1m30s`".to_owned()),
             UndefinedVariable { name } => Some(format!("set it, or give a default: `${{{name}:-value}}`")),
             PathEscapes { .. } => Some(
-                "a bind mount's source must really be below the folder of the scenario file (after `..` and \
-                 symlinks), or below the submission's folder when grading"
+                "a bind mount's source (or a file to upload) must really be below the folder of the scenario file \
+                 (after `..` and symlinks), or below the submission's folder when grading"
                     .to_owned(),
             ),
             ContextEscapes { .. } => Some(
