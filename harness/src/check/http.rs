@@ -1,12 +1,12 @@
-//! HTTP answers against `expect:`: status, headers, body text, body regex and JSONPath values. A body
-//! may be only its first part (seatrial reads a bounded amount): an expectation found there holds, and
-//! one that is not says that the rest was never read.
+//! HTTP answers against `expect:`: status, headers, body text (present and absent), body regex, JSONPath
+//! values and tests, and the answer's time. A body may be only its first part (seatrial reads a bounded
+//! amount): an expectation found there holds, and one that is not says that the rest was never read.
 
 use std::fmt;
 use std::time::Duration;
 
 use super::Mismatch;
-use crate::scenario::plan::HttpExpect;
+use crate::scenario::plan::{HttpExpect, JsonExpectation, JsonTest};
 use crate::text::excerpt;
 
 /// An answer as the check needs it.
@@ -18,6 +18,8 @@ pub struct HttpAnswer {
     /// The whole body, or its first part when `cut` says why seatrial has no more of it.
     pub body: String,
     pub cut: Option<BodyCut>,
+    /// From sending the request to the body read (redirects followed included).
+    pub took: Duration,
 }
 
 /// How the server said where its body ends.
@@ -101,7 +103,13 @@ pub enum BodyNeed {
 
 /// How much of the body `expect` needs, once the answer's `status` is known.
 pub fn body_need(expect: &HttpExpect, status: u16) -> BodyNeed {
-    if expect.body_contains.is_some() || expect.body_regex.is_some() || !expect.json.is_empty() {
+    // `max_time` times the whole answer, so its body is read too.
+    let looks_into = expect.body_contains.is_some()
+        || expect.body_not_contains.is_some()
+        || expect.body_regex.is_some()
+        || !expect.json.is_empty()
+        || expect.max_time.is_some();
+    if looks_into {
         BodyNeed::Checked
     } else if status_holds(expect, status) {
         BodyNeed::Nothing
@@ -158,7 +166,7 @@ pub fn check_http(expect: &HttpExpect, answer: &HttpAnswer) -> Vec<Mismatch> {
     }
     for (name, value) in &expect.headers {
         let found: Vec<&str> = answer.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect();
-        if !found.iter().any(|v| v == value) {
+        if !found.iter().any(|v| *v == value.as_str()) {
             let actual =
                 if found.is_empty() { "no such header".to_owned() } else { format!("{name}: {}", found.join(", ")) };
             mismatches.push(Mismatch::new(format!("header {name}: {value}"), actual));
@@ -168,6 +176,12 @@ pub fn check_http(expect: &HttpExpect, answer: &HttpAnswer) -> Vec<Mismatch> {
         && !answer.body.contains(text.as_str())
     {
         mismatches.push(Mismatch::new(format!("body contains {text:?}"), format!("body {}", body())));
+    }
+    if let Some(text) = &expect.body_not_contains
+        && let Some(at) = answer.body.find(text.as_str())
+    {
+        mismatches
+            .push(Mismatch::new(format!("body without {text:?}"), format!("found in {}", around(&answer.body, at))));
     }
     if let Some(regex) = &expect.body_regex
         && !body_matches(regex, answer)
@@ -191,38 +205,111 @@ pub fn check_http(expect: &HttpExpect, answer: &HttpAnswer) -> Vec<Mismatch> {
             }
             Ok(document) => {
                 for expectation in &expect.json {
-                    let nodes = expectation.path.query(&document).all();
-                    let expected = format!("{} = {}", expectation.path_text, expectation.value);
-                    match nodes.as_slice() {
-                        [one] if **one == expectation.value => {}
-                        [one] => mismatches.push(Mismatch::new(expected, format!("{} = {one}", expectation.path_text))),
-                        [] => mismatches.push(Mismatch::new(
-                            expected,
-                            match first_showing() {
-                                Some(shown) => format!("{} selects nothing in {shown}", expectation.path_text),
-                                None => format!("{} selects nothing in the body", expectation.path_text),
-                            },
-                        )),
-                        many => mismatches.push(Mismatch::new(
-                            expected,
-                            format!("{} selects {} values, not one", expectation.path_text, many.len()),
-                        )),
-                    }
+                    json_tests(expectation, &document, &first_showing, &mut mismatches);
                 }
             }
         }
     }
+    if let Some(max) = expect.max_time
+        && answer.took > max
+    {
+        mismatches
+            .push(Mismatch::new(format!("an answer within {max:?}"), format!("it took {}ms", answer.took.as_millis())));
+    }
     mismatches
+}
+
+/// The text around byte `at` of `body`, for a failure that found what must not be there.
+fn around(body: &str, at: usize) -> String {
+    let start = body[..at].char_indices().rev().nth(60).map_or(0, |(i, _)| i);
+    let shown: String = body[start..].chars().take(160).collect();
+    let more = if start > 0 { "..." } else { "" };
+    format!("{more}{}", excerpt(&shown, 160))
+}
+
+/// Each test of one JSONPath against the document; what fails is added to `mismatches`.
+fn json_tests(
+    expectation: &JsonExpectation,
+    document: &serde_json::Value,
+    first_showing: &dyn Fn() -> Option<String>,
+    mismatches: &mut Vec<Mismatch>,
+) {
+    let path = &expectation.path_text;
+    let nodes = expectation.path.query(document).all();
+    let selects_nothing = || match first_showing() {
+        Some(shown) => format!("{path} selects nothing in {shown}"),
+        None => format!("{path} selects nothing in the body"),
+    };
+    let selects_many = |n: usize| format!("{path} selects {n} values, not one");
+    for test in &expectation.tests {
+        match test {
+            JsonTest::Equals(value) => {
+                let expected = format!("{path} = {}", value.value);
+                match nodes.as_slice() {
+                    [one] if **one == value.value => {}
+                    [one] => mismatches.push(Mismatch::new(expected, format!("{path} = {one}"))),
+                    [] => mismatches.push(Mismatch::new(expected, selects_nothing())),
+                    many => mismatches.push(Mismatch::new(expected, selects_many(many.len()))),
+                }
+            }
+            JsonTest::Exists(true) if nodes.is_empty() => {
+                mismatches.push(Mismatch::new(format!("{path} exists"), selects_nothing()));
+            }
+            JsonTest::Exists(false) if !nodes.is_empty() => {
+                let actual = match nodes.as_slice() {
+                    [one] => {
+                        let value = one.to_string();
+                        let cut = if value.chars().count() > 200 { "..." } else { "" };
+                        format!("{path} = {}{cut}", value.chars().take(200).collect::<String>())
+                    }
+                    many => format!("{path} selects {} values", many.len()),
+                };
+                mismatches.push(Mismatch::new(format!("{path} selects nothing"), actual));
+            }
+            JsonTest::Exists(_) => {}
+            JsonTest::Count(count) if nodes.len() as u64 != *count => {
+                let plural = if *count == 1 { "" } else { "s" };
+                let mut actual = format!("it selects {}", nodes.len());
+                // The one list a path without `[*]` selects is one value: its items are what was meant.
+                if let [serde_json::Value::Array(items)] = nodes.as_slice() {
+                    actual.push_str(&format!(": one list of {} items (`{path}[*]` selects its items)", items.len()));
+                }
+                mismatches.push(Mismatch::new(format!("{path} selects {count} value{plural}"), actual));
+            }
+            JsonTest::Count(_) => {}
+            JsonTest::Compare(comparison, number) => {
+                let expected = format!("{path} {} {number}", comparison.symbol());
+                let wanted = number.as_f64().unwrap_or(f64::NAN);
+                match nodes.as_slice() {
+                    [serde_json::Value::Number(found)] => {
+                        let found_f64 = found.as_f64().unwrap_or(f64::NAN);
+                        let holds = match comparison {
+                            crate::scenario::plan::Comparison::Less => found_f64 < wanted,
+                            crate::scenario::plan::Comparison::LessOrEqual => found_f64 <= wanted,
+                            crate::scenario::plan::Comparison::Greater => found_f64 > wanted,
+                            crate::scenario::plan::Comparison::GreaterOrEqual => found_f64 >= wanted,
+                        };
+                        if !holds {
+                            mismatches.push(Mismatch::new(expected, format!("{path} = {found}")));
+                        }
+                    }
+                    [other] => mismatches.push(Mismatch::new(expected, format!("{path} = {other}, not a number"))),
+                    [] => mismatches.push(Mismatch::new(expected, selects_nothing())),
+                    many => mismatches.push(Mismatch::new(expected, selects_many(many.len()))),
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::plan::JsonExpectation;
+    use crate::scenario::plan::{Comparison, JsonExpectation, JsonText, Pattern, Text};
 
     #[test]
     fn a_body_reads_as_it_came_and_is_shown_once() {
-        let expect = HttpExpect { status: Some(200), body_contains: Some("hello".into()), ..Default::default() };
+        let expect = HttpExpect { status: Some(200), body_contains: Some(Text::fixed("hello")), ..Default::default() };
         let found = check_http(&expect, &answer(404, "{\"error\": \"no `such` key\"}\n<p>\tx</p>\n"));
         assert_eq!(found[0].actual, "status 404, body `{\"error\": \"no 'such' key\"}\\n<p>\\tx</p>`");
         assert_eq!(found[1].actual, "body (shown before)");
@@ -235,6 +322,7 @@ mod tests {
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.into(),
             cut: None,
+            took: Duration::from_millis(5),
         }
     }
 
@@ -251,7 +339,7 @@ mod tests {
             json: vec![JsonExpectation {
                 path_text: "$[0].text".into(),
                 path: serde_json_path::JsonPath::parse("$[0].text").unwrap(),
-                value: serde_json::json!("hello"),
+                tests: vec![JsonTest::Equals(JsonText::fixed(serde_json::json!("hello")))],
             }],
             ..Default::default()
         };
@@ -270,7 +358,7 @@ mod tests {
 
     #[test]
     fn a_cut_body_passes_on_what_was_read_and_says_it_was_cut_when_that_is_not_enough() {
-        let contains = |text: &str| HttpExpect { body_contains: Some(text.into()), ..Default::default() };
+        let contains = |text: &str| HttpExpect { body_contains: Some(Text::fixed(text)), ..Default::default() };
         assert!(check_http(&contains("start"), &cut("the start of it", OVER_4_MIB)).is_empty());
         let m = check_http(&contains("the end"), &cut("the start of it", OVER_4_MIB));
         assert_eq!(m[0].actual, "body `the start of it`... (only its first 4 MiB read)");
@@ -281,8 +369,10 @@ mod tests {
 
     #[test]
     fn a_regex_holds_on_a_cut_body_only_where_the_cut_cannot_change_it() {
-        let regex =
-            |pattern: &str| HttpExpect { body_regex: Some(regex::Regex::new(pattern).unwrap()), ..Default::default() };
+        let regex = |pattern: &str| HttpExpect {
+            body_regex: Some(Pattern::new(&Text::fixed(pattern)).unwrap()),
+            ..Default::default()
+        };
         assert!(check_http(&regex("x+"), &cut("xxxx", OVER_4_MIB)).is_empty());
         assert!(check_http(&regex("^x{2}"), &cut("xxxx", OVER_4_MIB)).is_empty());
         // `x$` holds for these four bytes, but the body goes on past them.
@@ -296,7 +386,7 @@ mod tests {
             json: vec![JsonExpectation {
                 path_text: "$.a".into(),
                 path: serde_json_path::JsonPath::parse("$.a").unwrap(),
-                value: serde_json::json!(1),
+                tests: vec![JsonTest::Equals(JsonText::fixed(serde_json::json!(1)))],
             }],
             ..Default::default()
         };
@@ -330,20 +420,65 @@ mod tests {
         assert_eq!(body_need(&status, 200), BodyNeed::Nothing);
         assert_eq!(body_need(&status, 404), BodyNeed::Shown);
         assert_eq!(body_need(&HttpExpect::default(), 204), BodyNeed::Nothing);
-        let contains = HttpExpect { body_contains: Some("ok".into()), ..Default::default() };
+        let contains = HttpExpect { body_contains: Some(Text::fixed("ok")), ..Default::default() };
         assert_eq!(body_need(&contains, 200), BodyNeed::Checked);
     }
 
     #[test]
     fn headers_and_body() {
         let expect = HttpExpect {
-            headers: vec![("content-type".into(), "text/html".into())],
-            body_contains: Some("ok".into()),
-            body_regex: Some(regex::Regex::new("^o").unwrap()),
+            headers: vec![("content-type".into(), Text::fixed("text/html"))],
+            body_contains: Some(Text::fixed("ok")),
+            body_regex: Some(Pattern::new(&Text::fixed("^o")).unwrap()),
             ..Default::default()
         };
         let m = check_http(&expect, &answer(200, "nope"));
         assert_eq!(m.len(), 3);
         assert_eq!(m[0].actual, "content-type: application/json");
+    }
+
+    fn json(path: &str, tests: Vec<JsonTest>) -> HttpExpect {
+        let path_text = path.to_owned();
+        let path = serde_json_path::JsonPath::parse(path).unwrap();
+        HttpExpect { json: vec![JsonExpectation { path_text, path, tests }], ..Default::default() }
+    }
+
+    #[test]
+    fn json_tests_exist_count_and_compare() {
+        let body = answer(200, r#"{"id": 7, "items": [1, 2, 3], "name": "x"}"#);
+        assert!(check_http(&json("$.id", vec![JsonTest::Exists(true)]), &body).is_empty());
+        assert!(check_http(&json("$.error", vec![JsonTest::Exists(false)]), &body).is_empty());
+        let m = check_http(&json("$.name", vec![JsonTest::Exists(false)]), &body);
+        assert_eq!(m, vec![Mismatch::new("$.name selects nothing", "$.name = \"x\"")]);
+        assert!(check_http(&json("$.items[*]", vec![JsonTest::Count(3)]), &body).is_empty());
+        let m = check_http(&json("$.items", vec![JsonTest::Count(3)]), &body);
+        assert_eq!(m[0].actual, "it selects 1: one list of 3 items (`$.items[*]` selects its items)");
+        let between = vec![
+            JsonTest::Compare(Comparison::Greater, 0.into()),
+            JsonTest::Compare(Comparison::LessOrEqual, 7.into()),
+        ];
+        assert!(check_http(&json("$.id", between), &body).is_empty());
+        let m = check_http(&json("$.id", vec![JsonTest::Compare(Comparison::Less, 5.into())]), &body);
+        assert_eq!(m, vec![Mismatch::new("$.id < 5", "$.id = 7")]);
+        let m = check_http(&json("$.name", vec![JsonTest::Compare(Comparison::Less, 5.into())]), &body);
+        assert_eq!(m[0].actual, "$.name = \"x\", not a number");
+    }
+
+    #[test]
+    fn a_text_that_must_not_be_there_is_shown_where_it_is() {
+        let expect = HttpExpect { body_not_contains: Some(Text::fixed("Traceback")), ..Default::default() };
+        assert!(check_http(&expect, &answer(200, "all good")).is_empty());
+        let m = check_http(&expect, &answer(200, "oops\nTraceback (most recent call last):"));
+        assert_eq!(m[0].expected, "body without \"Traceback\"");
+        assert!(m[0].actual.starts_with("found in `oops\\nTraceback"), "{}", m[0].actual);
+        assert_eq!(body_need(&expect, 200), BodyNeed::Checked);
+    }
+
+    #[test]
+    fn an_answer_slower_than_max_time_fails() {
+        let expect = HttpExpect { max_time: Some(Duration::from_millis(200)), ..Default::default() };
+        assert!(check_http(&expect, &answer(200, "")).is_empty());
+        let slow = HttpAnswer { took: Duration::from_millis(250), ..answer(200, "") };
+        assert_eq!(check_http(&expect, &slow), vec![Mismatch::new("an answer within 200ms", "it took 250ms")]);
     }
 }

@@ -1,6 +1,7 @@
 //! Assertions: what came back (an HTTP answer, an exec's output, a log) against what the file expects.
 //! Each check gives every expectation that did not hold as text for "expected" and "actual".
 
+pub mod capture;
 pub mod exec;
 pub mod http;
 pub mod logs;

@@ -1,6 +1,6 @@
 //! Django's own words for the mistakes its students make most, read from the answer and the log: tables
-//! that do not exist because migrations were never applied, a form post refused for its CSRF cookie, a
-//! host name missing from ALLOWED_HOSTS. Each is said once, with what to change.
+//! that do not exist because migrations were never applied, a host name missing from ALLOWED_HOSTS. Each
+//! is said once, with what to change. (A CSRF refusal is `csrf.rs`'s: it knows what the request carried.)
 
 /// Why Django answered `status`, when its body or log says; `log_since` is what it logged while answering,
 /// `whole_log` everything it logged (a startup warning is printed long before the request).
@@ -23,18 +23,6 @@ pub fn explain(server: &str, status: u16, body: &str, log_since: &str, whole_log
             ));
         }
     }
-    if status == 403 && (said("CSRF verification failed") || said("CSRF cookie not set") || said("CSRF token")) {
-        let reason = log_since
-            .lines()
-            .find(|l| l.contains("Forbidden (CSRF"))
-            .and_then(|l| l.split_once("Forbidden (").map(|(_, r)| r.trim_end_matches([')', ':', ' ']).to_owned()))
-            .unwrap_or_else(|| "CSRF verification failed".to_owned());
-        return Some(format!(
-            "Django in `{server}` refused the request: {reason}. Its CSRF protection wants the `csrftoken` cookie and \
-             the same token in the form (`csrfmiddlewaretoken`) or an `X-CSRFToken` header; an API endpoint that \
-             takes JSON from other programs is usually `@csrf_exempt`"
-        ));
-    }
     if status == 400 && said("Invalid HTTP_HOST header") {
         return Some(format!(
             "Django in `{server}` refuses the host name the request used: add it (here `127.0.0.1` or `localhost`) \
@@ -55,14 +43,5 @@ mod tests {
         assert!(said.contains("You have 1 unapplied migration(s)") && said.contains("manage.py migrate"), "{said}");
         let said = explain("web", 500, "", "django.db.utils.OperationalError: no such table: notes_note", "").unwrap();
         assert!(said.contains("does not exist"), "{said}");
-    }
-
-    #[test]
-    fn a_csrf_refusal_says_which_check_failed() {
-        let log = "Forbidden (CSRF cookie not set.): /notes/\n\"POST /notes/ HTTP/1.1\" 403 2870\n";
-        let said =
-            explain("web", 403, "<h1>Forbidden <span>(403)</span></h1><p>CSRF verification failed.", log, log).unwrap();
-        assert!(said.contains("refused the request: CSRF cookie not set."), "{said}");
-        assert_eq!(explain("web", 200, "", log, log), None);
     }
 }

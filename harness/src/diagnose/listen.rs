@@ -123,11 +123,16 @@ pub async fn waiting_to_be_accepted(engine: &Engine, container_id: &str, pid: i6
 
 /// Why port `port` does not answer through its published port, judged from what the container listens on.
 pub fn explain_port(name: &str, port: u16, listeners: &[Listener]) -> Option<String> {
+    explain_port_reached(name, port, listeners, "through a published port")
+}
+
+/// Why port `port` does not answer when reached `how` ("from `client`"), from what the container listens on.
+pub fn explain_port_reached(name: &str, port: u16, listeners: &[Listener], how: &str) -> Option<String> {
     let on_port: Vec<&Listener> = listeners.iter().filter(|l| l.port == port).collect();
     if !on_port.is_empty() && on_port.iter().all(|l| l.is_loopback()) {
         return Some(format!(
             "the server in `{name}` listens on {}:{port} inside the container: it must listen on 0.0.0.0 to be \
-             reachable through a published port",
+             reachable {how}",
             on_port[0].address
         ));
     }

@@ -1,6 +1,7 @@
 //! Why a failure happened, read from the container itself: what it listens on, how it exited, whether
 //! PID 1 ignored SIGTERM, what it wrote outside its volumes. In: engine facts; out: sentences for people.
 
+pub mod csrf;
 pub mod django;
 pub mod limits;
 pub mod listen;

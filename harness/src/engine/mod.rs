@@ -5,6 +5,7 @@
 pub mod build;
 pub mod container;
 pub mod dockerignore;
+pub mod exec_stream;
 pub mod labels;
 pub mod sweep;
 pub mod watch;

@@ -49,8 +49,19 @@ pub async fn start_failure(ctx: &RunContext, name: &str, id: &str, err: crate::e
 
 /// What the container listens on, said as the reason a published port does not answer.
 pub async fn port_diagnosis(ctx: &RunContext, scope: &Scope, name: &str, port: u16) -> Option<String> {
+    port_diagnosis_reached(ctx, scope, name, port, "through a published port").await
+}
+
+/// The same, for a port reached `how` (`from `client``).
+pub async fn port_diagnosis_reached(
+    ctx: &RunContext,
+    scope: &Scope,
+    name: &str,
+    port: u16,
+    how: &str,
+) -> Option<String> {
     let live = scope.container(name)?;
     let state = ctx.engine.inspect_container(&live.id).await.ok()?;
     let listeners = diagnose::listen::listeners(&ctx.engine, &live.id, state.pid).await?;
-    diagnose::listen::explain_port(name, port, &listeners)
+    diagnose::listen::explain_port_reached(name, port, &listeners, how)
 }

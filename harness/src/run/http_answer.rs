@@ -97,6 +97,38 @@ impl NoAnswer {
     }
 }
 
+impl NoAnswer {
+    /// The same, said of the step's whole `timeout` (a request after a redirect had only what was left).
+    pub fn within(self, timeout: Duration) -> NoAnswer {
+        match self {
+            NoAnswer::Silent(_) => NoAnswer::Silent(timeout),
+            NoAnswer::NoConnection(_) => NoAnswer::NoConnection(timeout),
+            other => other,
+        }
+    }
+
+    /// Why a request relayed through a program in a container got no answer: `err` is what hyper said of
+    /// the exchange (`None`: nothing came within `timeout`), `said` what the relay program printed on its
+    /// standard error ("nc: can't connect to remote host (172.18.0.2): Connection refused").
+    pub fn of_relay(err: Option<&hyper::Error>, said: &str, timeout: Duration) -> NoAnswer {
+        let last_line = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_owned();
+        let lower = last_line.to_ascii_lowercase();
+        match err {
+            None if last_line.is_empty() => NoAnswer::Silent(timeout),
+            None => NoAnswer::Other(format!("no answer within {timeout:?}; the relay said: {last_line}")),
+            Some(_) if lower.contains("refused") => NoAnswer::Refused,
+            Some(_) if !last_line.is_empty() => NoAnswer::Other(format!("the relay said: {last_line}")),
+            Some(err) if err.is_parse_too_large() => NoAnswer::HeadTooLarge,
+            Some(err) if err.is_parse() || err.is_parse_status() => {
+                let said = err.to_string();
+                NoAnswer::NotHttp(said.split(": ").next().unwrap_or(&said).to_owned())
+            }
+            Some(err) if err.is_incomplete_message() || err.is_closed() => NoAnswer::Closed,
+            Some(err) => NoAnswer::Other(err.to_string()),
+        }
+    }
+}
+
 /// Whether the connection ended before the body did: hyper says so with an I/O error of kind
 /// `UnexpectedEof` under its body error, or as an incomplete message; a reset says the same.
 fn closed_early(err: &reqwest::Error) -> bool {
@@ -145,17 +177,22 @@ fn body_length(response: &reqwest::Response) -> BodyLength {
 }
 
 /// Reads `response`'s body chunk by chunk, keeping at most `limit` bytes: past that, or once the
-/// request's `timeout` (which reqwest applies to the body too) has passed, it stops and says so. The
-/// connection is then dropped, which is all an endless body costs.
+/// request's `timeout` has passed (at `deadline`: reqwest applies it to the body of its own requests, and
+/// a relayed answer has it here), it stops and says so. The connection is then dropped, which is all an
+/// endless body costs.
 pub async fn read_body(
     mut response: reqwest::Response,
     limit: usize,
     timeout: Duration,
+    deadline: tokio::time::Instant,
 ) -> Result<ReadBody, BrokenBody> {
     let length = body_length(&response);
     let mut bytes: Vec<u8> = Vec::new();
     let cut = loop {
-        match response.chunk().await {
+        let Ok(chunk) = tokio::time::timeout_at(deadline, response.chunk()).await else {
+            break Some(BodyCut::StillArriving { after: timeout, read: bytes.len() as u64, length });
+        };
+        match chunk {
             Ok(None) => break None,
             Ok(Some(chunk)) => {
                 let room = limit - bytes.len();
@@ -236,6 +273,11 @@ mod tests {
 
     const TIMEOUT: Duration = Duration::from_millis(500);
 
+    /// Later than reqwest's own timeout, which these requests have: the body's cut comes from it.
+    fn deadline() -> tokio::time::Instant {
+        tokio::time::Instant::now() + 2 * TIMEOUT
+    }
+
     async fn get(url: &str) -> Result<reqwest::Response, reqwest::Error> {
         reqwest::Client::builder().no_proxy().build().expect("client").get(url).timeout(TIMEOUT).send().await
     }
@@ -248,7 +290,7 @@ mod tests {
             while stream.write_all(chunk.as_bytes()).await.is_ok() {}
         })
         .await;
-        let body = read_body(get(&url).await.expect("an answer"), 10_000, TIMEOUT).await.expect("a body");
+        let body = read_body(get(&url).await.expect("an answer"), 10_000, TIMEOUT, deadline()).await.expect("a body");
         assert_eq!(body.cut, Some(BodyCut::OverLimit { limit: 10_000, length: BodyLength::Chunked }));
         assert_eq!(body.text.len(), 10_000);
     }
@@ -259,7 +301,7 @@ mod tests {
             let _ = stream.write_all(format!("HTTP/1.1 200 OK\r\n\r\n{}", "y".repeat(5000)).as_bytes()).await;
         })
         .await;
-        let body = read_body(get(&url).await.expect("an answer"), 5000, TIMEOUT).await.expect("a body");
+        let body = read_body(get(&url).await.expect("an answer"), 5000, TIMEOUT, deadline()).await.expect("a body");
         assert_eq!((body.cut, body.text.len()), (None, 5000));
     }
 
@@ -272,7 +314,8 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(30)).await;
         })
         .await;
-        let body = read_body(get(&url).await.expect("an answer"), BODY_LIMIT, TIMEOUT).await.expect("a body");
+        let body =
+            read_body(get(&url).await.expect("an answer"), BODY_LIMIT, TIMEOUT, deadline()).await.expect("a body");
         let length = BodyLength::Declared(3_000_000_000);
         assert_eq!(body.cut, Some(BodyCut::StillArriving { after: TIMEOUT, read: 11, length }));
         assert_eq!(body.text, "started é");
@@ -284,7 +327,8 @@ mod tests {
             let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this").await;
         })
         .await;
-        let broken = read_body(get(&url).await.expect("an answer"), BODY_LIMIT, TIMEOUT).await.expect_err("broken");
+        let broken =
+            read_body(get(&url).await.expect("an answer"), BODY_LIMIT, TIMEOUT, deadline()).await.expect_err("broken");
         assert_eq!(
             broken.to_string(),
             "the connection was closed after 9 bytes of the body, before its end (Content-Length 100)"

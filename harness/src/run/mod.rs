@@ -6,11 +6,14 @@ pub mod cancel;
 mod finish;
 pub mod guard;
 pub mod http_answer;
+pub mod http_session;
+mod http_step;
 pub mod images;
 mod lifecycle;
 pub mod limits;
 pub mod policy;
 pub mod ready;
+pub mod relay;
 pub mod scope;
 pub mod steps;
 

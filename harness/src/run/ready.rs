@@ -94,6 +94,7 @@ pub async fn wait_ready(
                         Unreadiness::Unreadable => {
                             format!("it answers, but unreadably: {last_problem}, to every probe for {after:?}")
                         }
+                        Unreadiness::Unprobeable => format!("it cannot be probed: {last_problem}"),
                         Unreadiness::Silent | Unreadiness::NotYet => {
                             format!("it never answers: {last_problem}, to every probe for {after:?}")
                         }
@@ -221,6 +222,9 @@ enum Unreadiness {
     Unreadable,
     /// The connection was accepted and no answer came within the probe's time.
     Silent,
+    /// No probe can be sent: a port that is not published, in a container with no program to carry a
+    /// connection from inside (`nc`, `python3`).
+    Unprobeable,
 }
 
 impl Unreadiness {
@@ -230,6 +234,7 @@ impl Unreadiness {
             Unreadiness::NotYet => None,
             Unreadiness::Refused | Unreadiness::Unreadable => Some(REFUSED_AFTER),
             Unreadiness::Silent => Some(SILENT_AFTER),
+            Unreadiness::Unprobeable => Some(Duration::ZERO),
         }
     }
 }
@@ -257,18 +262,29 @@ async fn probe(
     let live = scope.container(name).ok_or_else(|| format!("container `{name}` is gone"))?;
     let host_port =
         |port: &u16| live.host_ports.get(port).copied().ok_or_else(|| format!("port {port} is not published (yet)"));
+    let unready = |no_answer: NoAnswer| {
+        let kind = match no_answer {
+            NoAnswer::HeadTooLarge | NoAnswer::NotHttp(_) => Unreadiness::Unreadable,
+            NoAnswer::Silent(_) => Unreadiness::Silent,
+            _ => Unreadiness::NotYet,
+        };
+        Unready { said: no_answer.to_string(), kind }
+    };
+    // A port the container does not publish is probed from inside the scenario's network.
+    let published = |port: &u16| live.config.ports.contains(port);
     match check {
         ReadyCheck::Http { port, path, status } => {
-            let url = format!("http://127.0.0.1:{}{path}", host_port(port)?);
-            let answer = ctx.http.get(&url).timeout(PROBE_TIMEOUT).send().await.map_err(|err| {
-                let no_answer = NoAnswer::of(&err, PROBE_TIMEOUT);
-                let kind = match no_answer {
-                    NoAnswer::HeadTooLarge | NoAnswer::NotHttp(_) => Unreadiness::Unreadable,
-                    NoAnswer::Silent(_) => Unreadiness::Silent,
-                    _ => Unreadiness::NotYet,
-                };
-                Unready { said: no_answer.to_string(), kind }
-            })?;
+            let answer = if published(port) {
+                let url = format!("http://127.0.0.1:{}{path}", host_port(port)?);
+                ctx.http
+                    .get(&url)
+                    .timeout(PROBE_TIMEOUT)
+                    .send()
+                    .await
+                    .map_err(|err| unready(NoAnswer::of(&err, PROBE_TIMEOUT)))?
+            } else {
+                http_inside(ctx, scope, name, &live, *port, path).await.map_err(|e| e.map_no_answer(unready))?
+            };
             // Only the status decides: the body is never read (dropping the answer closes its
             // connection), so that an endless body costs nothing.
             let code = answer.status().as_u16();
@@ -295,7 +311,78 @@ async fn probe(
                 Err(format!("`{}` exited {}: {}", cmd.join(" "), output.exit_code, output.stderr.trim()).into())
             }
         }
-        ReadyCheck::Tcp(port) => Ok(tcp_answers(host_port(port)?).await?),
+        ReadyCheck::Tcp(port) if published(port) => Ok(tcp_answers(host_port(port)?).await?),
+        ReadyCheck::Tcp(port) => Ok(listens_inside(ctx, &live, *port).await?),
+    }
+}
+
+/// Why a probe from inside the network found no answer: no answer, no way to ask ever, or not yet.
+enum InsideUnready {
+    NoAnswer(NoAnswer),
+    Never(String),
+    Said(String),
+}
+
+impl InsideUnready {
+    fn map_no_answer(self, unready: impl Fn(NoAnswer) -> Unready) -> Unready {
+        match self {
+            InsideUnready::NoAnswer(no_answer) => unready(no_answer),
+            InsideUnready::Never(said) => Unready { said, kind: Unreadiness::Unprobeable },
+            InsideUnready::Said(said) => said.into(),
+        }
+    }
+}
+
+/// An HTTP probe of a port that is not published: sent from the container itself to its own address on
+/// the network (its name on a scenario network, as its neighbours reach it; its address on the default
+/// bridge), through the relay `from:` uses. A server that listens only on loopback does not answer it.
+async fn http_inside(
+    ctx: &RunContext,
+    scope: &Scope,
+    name: &str,
+    live: &super::scope::LiveContainer,
+    port: u16,
+    path: &str,
+) -> Result<reqwest::Response, InsideUnready> {
+    let said = |e: &dyn std::fmt::Display| InsideUnready::Said(e.to_string());
+    let program = match scope.memory.relays.find(&ctx.engine, &live.id, name).await {
+        Ok(program) => program,
+        Err(no_program @ super::relay::RelayError::NoProgram { .. }) => {
+            let why = format!(
+                "port {port} is not published (with `ports: [{port}]` seatrial probes it from the host), and {no_program}"
+            );
+            return Err(InsideUnready::Never(why));
+        }
+        Err(other) => return Err(said(&other)),
+    };
+    let host = if live.config.network == crate::engine::container::DEFAULT_NETWORK {
+        ctx.engine
+            .container_address(&live.id)
+            .await
+            .map_err(|e| said(&e))?
+            .ok_or_else(|| InsideUnready::Said(format!("`{name}` has no address on its network (yet)")))?
+    } else {
+        live.config.alias.clone()
+    };
+    let request = ctx.http.get(format!("http://{host}:{port}{path}")).build().map_err(|e| said(&e))?;
+    match super::relay::send(&ctx.engine, &live.id, program, request, PROBE_TIMEOUT).await {
+        Ok(answer) => Ok(answer),
+        Err(super::relay::RelayError::NoAnswer(no_answer)) => Err(InsideUnready::NoAnswer(no_answer)),
+        Err(other) => Err(said(&other)),
+    }
+}
+
+/// Whether something listens on `port` inside the container on an address its network reaches (not only
+/// on loopback): a TCP port that is not published, read from the container's own socket table.
+async fn listens_inside(ctx: &RunContext, live: &super::scope::LiveContainer, port: u16) -> Result<(), String> {
+    let state = ctx.engine.inspect_container(&live.id).await.map_err(|e| e.to_string())?;
+    let listeners = diagnose::listen::listeners(&ctx.engine, &live.id, state.pid)
+        .await
+        .ok_or_else(|| "its sockets could not be read".to_owned())?;
+    if listeners.iter().any(|l| l.port == port && !l.is_loopback()) {
+        Ok(())
+    } else {
+        Err(format!("nothing listens on port {port} for the network yet"))
     }
 }
 

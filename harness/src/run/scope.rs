@@ -40,6 +40,8 @@ pub struct Scope {
     /// `seatrial-<run>-<scenario>`: the prefix of every name.
     pub prefix: String,
     pub labels: HashMap<String, String>,
+    /// What the steps keep for later ones: saved values, cookies.
+    pub memory: super::http_session::ScenarioMemory,
     cancellation: Cancellation,
     state: Arc<Mutex<ScopeState>>,
 }
@@ -51,6 +53,7 @@ impl Scope {
             engine: engine.clone(),
             prefix,
             labels: run.labels(Some(test_name)),
+            memory: Default::default(),
             cancellation: cancellation.clone(),
             state: Arc::default(),
         }

@@ -3,21 +3,19 @@
 
 use std::time::{Duration, Instant};
 
-use super::guard::{exited_halt, port_diagnosis, start_failure};
-use super::http_answer::{BODY_LIMIT, NoAnswer, ReadBody, SHOWN_BODY_LIMIT, read_body};
+use super::guard::{exited_halt, start_failure};
 use super::ready::{log_baseline, wait_ready};
 use super::scope::Scope;
 use super::{Halt, RunContext};
-use crate::check::http::BodyNeed;
 use crate::check::{self, Mismatch};
 use crate::diagnose;
-use crate::scenario::plan::{Body, HttpStep, LogsStep, PlannedContainer, PlannedScenario, Step};
+use crate::scenario::plan::{LogsStep, PlannedContainer, PlannedScenario, Step};
 
 /// How long a container may take to stop after its stop signal when its scenario gives no
 /// `stop_grace_period`: `docker stop`'s and compose's default.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 
-fn mismatches_to_halt(mismatches: Vec<Mismatch>, diagnosis: Vec<String>) -> Result<(), Halt> {
+pub(super) fn mismatches_to_halt(mismatches: Vec<Mismatch>, diagnosis: Vec<String>) -> Result<(), Halt> {
     if mismatches.is_empty() {
         return Ok(());
     }
@@ -59,21 +57,26 @@ async fn wait_after_lifecycle(
 }
 
 pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenario, step: &Step) -> Result<(), Halt> {
+    // Values saved by earlier steps go into this one's text now.
+    let saved = |name: &str| scope.memory.saved.get(name);
+    let filled = step.filled(&saved).map_err(|err| Halt::check("the values this step uses", err.to_string()))?;
+    let step = &filled;
     match step {
-        Step::Http(http) => http_step(ctx, scope, http).await,
+        Step::Http(http) => super::http_step::http_step(ctx, scope, http).await,
         Step::Exec(exec) => {
             let id = id_of(scope, &exec.container)?;
             // An exited container cannot run the command: say why it exited, not the engine's 409.
             let expected = format!("`{}` running, to run `{}` in it", exec.container, exec.cmd.join(" "));
             exited_halt(ctx, scope, &exec.container, expected).await?;
-            let ran = tokio::time::timeout(exec.timeout, ctx.engine.exec(&id, &exec.cmd, exec.user.as_deref()))
+            let cmd: Vec<String> = exec.cmd.iter().map(|word| word.to_string()).collect();
+            let ran = tokio::time::timeout(exec.timeout, ctx.engine.exec(&id, &cmd, exec.user.as_deref()))
                 .await
                 .map_err(|_| {
-                Halt::check(
-                    format!("`{}` finishes within {:?}", exec.cmd.join(" "), exec.timeout),
-                    "it was still running",
-                )
-            })?;
+                    Halt::check(
+                        format!("`{}` finishes within {:?}", exec.cmd.join(" "), exec.timeout),
+                        "it was still running",
+                    )
+                })?;
             let mismatches = match &ran {
                 Ok(output) => check::exec::check_exec(exec, output),
                 Err(_) => Vec::new(),
@@ -83,8 +86,9 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
             {
                 return Err(halt);
             }
-            ran?;
-            mismatches_to_halt(mismatches, Vec::new())
+            let output = ran?;
+            mismatches_to_halt(mismatches, Vec::new())?;
+            save_output(scope, exec, &output)
         }
         Step::Logs(logs) => logs_step(ctx, scope, logs).await,
         Step::Restart(name) | Step::Start(name) | Step::Recreate(name) => {
@@ -226,98 +230,20 @@ async fn stop_for_recreate(ctx: &RunContext, scope: &Scope, name: &str, id: &str
     Ok(())
 }
 
-async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Result<(), Halt> {
-    let live = scope
-        .container(&http.container)
-        .ok_or_else(|| Halt::check(format!("container `{}` exists", http.container), "it does not"))?;
-    let shown = format!("{} {}:{}{}", http.method, http.container, http.port, http.path);
-    let Some(host_port) = live.host_ports.get(&http.port).copied() else {
-        // The engine publishes no port of a container that is not running: say why it is not.
-        exited_halt(ctx, scope, &http.container, format!("an HTTP answer to {shown}")).await?;
-        return Err(Halt::check(
-            format!("port {} of `{}` published", http.port, http.container),
-            "no host port: is the container running?",
-        ));
-    };
-    let url = format!("http://127.0.0.1:{host_port}{}", http.path);
-    let method = reqwest::Method::from_bytes(http.method.as_bytes())
-        .map_err(|_| Halt::check("a valid HTTP method", http.method.clone()))?;
-    let mut request = ctx.http.request(method, &url).timeout(http.timeout);
-    for (name, value) in &http.headers {
-        request = request.header(name, value);
-    }
-    request = match &http.body {
-        Some(Body::Json(json)) => request.json(json),
-        Some(Body::Raw(raw)) => request.body(raw.clone()),
-        None => request,
-    };
-    // A second early: the engine's `since` counts whole seconds.
-    let asked_at = crate::engine::container::unix_seconds().saturating_sub(1);
-    let response = match request.send().await {
-        Ok(response) => response,
-        Err(err) => {
-            let mut diagnosis = Vec::new();
-            let expected = format!("an HTTP answer to {shown}");
-            exited_halt(ctx, scope, &http.container, expected.clone()).await?;
-            diagnosis.extend(port_diagnosis(ctx, scope, &http.container, http.port).await);
-            let actual = NoAnswer::of(&err, http.timeout).to_string();
-            return Err(Halt::Check { expected, actual, diagnosis, evidence: None });
-        }
-    };
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-        .collect();
-    // Whatever the server sends, seatrial holds a bounded part of it, and none when the status and
-    // headers decide; the check says when that part could not.
-    let limit = match check::http::body_need(&http.expect, status) {
-        BodyNeed::Nothing => None,
-        BodyNeed::Shown => Some(SHOWN_BODY_LIMIT),
-        BodyNeed::Checked => Some(BODY_LIMIT),
-    };
-    let body = match limit {
-        Some(limit) => read_body(response, limit, http.timeout)
-            .await
-            .map_err(|broken| Halt::check("a complete body", broken.to_string()))?,
-        None => ReadBody { text: String::new(), cut: None },
-    };
-    let answer = check::http::HttpAnswer { status, headers, body: body.text, cut: body.cut };
-    let mismatches = check::http::check_http(&http.expect, &answer);
-    let mut diagnosis = Vec::new();
-    if !mismatches.is_empty()
-        && let Some(cut) = &answer.cut
-    {
-        diagnosis.push(cut.to_string());
-    }
-    if !mismatches.is_empty() && status >= 500 {
-        // A server error is usually an exception the server logged while answering: name it.
-        if let Ok(log) = ctx.engine.logs_since(&live.id, asked_at, Some(200)).await
-            && let Some(raised) = diagnose::traceback_last_line(&log)
-        {
-            diagnosis.push(format!("answering it, the server in `{}` raised `{raised}`", http.container));
-            let (engine, config) = (&ctx.engine, &live.config);
-            diagnosis.extend(diagnose::volume_not_writable(engine, &live.id, &http.container, config, raised).await);
+/// Keeps the values an `exec` step saves from its output; one that is not there fails the step.
+fn save_output(
+    scope: &Scope,
+    exec: &crate::scenario::plan::ExecStep,
+    output: &crate::engine::container::ExecOutput,
+) -> Result<(), Halt> {
+    let mut mismatches = Vec::new();
+    for capture in &exec.save {
+        match check::capture::from_output(capture, &output.stdout) {
+            Ok(value) => scope.memory.saved.insert(&capture.name, value),
+            Err(mismatch) => mismatches.push(mismatch),
         }
     }
-    if !mismatches.is_empty() && (status >= 500 || status == 403 || status == 400) {
-        diagnosis.extend(framework_diagnosis(ctx, &live.id, &http.container, &answer, asked_at).await);
-    }
-    mismatches_to_halt(mismatches, diagnosis)
-}
-
-/// What the framework serving the answer said about it (Django's migrations, CSRF, ALLOWED_HOSTS).
-async fn framework_diagnosis(
-    ctx: &RunContext,
-    id: &str,
-    container: &str,
-    answer: &check::http::HttpAnswer,
-    asked_at: i32,
-) -> Option<String> {
-    let since = ctx.engine.logs_since(id, asked_at, Some(200)).await.unwrap_or_default();
-    let whole = ctx.engine.logs(id, None).await.unwrap_or_default();
-    diagnose::django::explain(container, answer.status, &answer.body, &since, &whole)
+    mismatches_to_halt(mismatches, Vec::new())
 }
 
 async fn logs_step(ctx: &RunContext, scope: &Scope, logs: &LogsStep) -> Result<(), Halt> {

@@ -93,6 +93,12 @@ pub enum ScenarioErrorKind {
     UnusedImage(String),
     #[error("invalid stop signal `{text}`: {reason}")]
     InvalidSignal { text: String, reason: String },
+    #[error("`${{{name}}}` is used before the step that saves it (line {saved_line})")]
+    UsedBeforeSaved { name: String, saved_line: u32 },
+    #[error("`${{{name}}}` is a value saved by a step, and this key takes none: it is fixed before the steps run")]
+    SavedValueNotHere { name: String },
+    #[error("`{0}` cannot name a saved value: use letters, digits and `_`")]
+    InvalidSaveName(String),
     #[error("{0}")]
     Invalid(String),
 }
@@ -189,8 +195,8 @@ impl ScenarioError {
             ),
             UndefinedVariable { name } => Some(format!("set it, or give a default: `${{{name}:-value}}`")),
             PathEscapes { .. } => Some(
-                "a bind mount's source must really be below the folder of the scenario file (after `..` and \
-                 symlinks), or below the submission's folder when grading"
+                "a bind mount's source (or a file to upload) must really be below the folder of the scenario file \
+                 (after `..` and symlinks), or below the submission's folder when grading"
                     .to_owned(),
             ),
             ContextEscapes { .. } => Some(
@@ -198,7 +204,19 @@ impl ScenarioError {
                  such as `${SUBMISSION}`; `--root DIR` names the project folder"
                     .to_owned(),
             ),
-            PortNotPublished { port } => Some(format!("add {port} to the container's `ports:`")),
+            PortNotPublished { port } => Some(format!(
+                "add {port} to the container's `ports:`, or send the request from inside the scenario's network \
+                 with `from: <another container>`"
+            )),
+            UsedBeforeSaved { name, .. } => Some(format!(
+                "a saved value exists from the step after the one that saves it; `${{{name}}}` is not read from the \
+                 environment, since a step of this scenario saves it"
+            )),
+            SavedValueNotHere { .. } => Some(
+                "saved values go in a step's request and command text: `http` path, headers, bodies and expected \
+                 text; `exec` cmd and expected output; `logs` expected text"
+                    .to_owned(),
+            ),
             InvalidSignal { text, .. } => {
                 let names = super::signal::signal_names();
                 let written = text.trim().to_ascii_uppercase();

@@ -200,10 +200,16 @@ pub enum StepSpec {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpStepSpec {
-    /// The container to reach; may be left out when exactly one container publishes `port`.
+    /// The container to reach; may be left out when exactly one container publishes `port` (or, with
+    /// `from`, when the scenario has one other container).
     pub container: Option<Spanned<String>>,
-    /// The container port (seatrial finds the host port it is published at).
+    /// The container port (seatrial finds the host port it is published at; with `from`, it need not be
+    /// published).
     pub port: Spanned<u16>,
+    /// Sends the request from inside the scenario's network, from this container of the scenario, to
+    /// `http://<container>:<port>` (the port need not be published). The container needs `nc` or
+    /// `python3` to carry the connection.
+    pub from: Option<Spanned<String>>,
     /// HTTP method (default `GET`).
     pub method: Option<Spanned<String>>,
     /// The request path, starting with `/` (default `/`).
@@ -216,11 +222,252 @@ pub struct HttpStepSpec {
     pub json: Option<serde_json::Value>,
     /// A raw body.
     pub body: Option<String>,
+    /// A form, sent as `application/x-www-form-urlencoded`: field -> value (a list sends the field once
+    /// per value).
+    pub form: Option<IndexMap<String, FormValue>>,
+    /// A `multipart/form-data` body, as a browser sends an upload: field -> text, or a file
+    /// (`{ path: upload.txt }` below the scenario's folder, or `{ content: ..., filename: ... }`).
+    pub multipart: Option<IndexMap<String, Spanned<MultipartValue>>>,
+    /// Whether the scenario's cookies for this container are sent, and the answer's kept (default true:
+    /// as a browser does).
+    #[serde(default = "yes")]
+    pub cookies: bool,
+    /// Whether a redirect (3xx with `Location`) is followed to the final answer, which the expectations
+    /// then check (default false: the redirect itself is the answer).
+    #[serde(default)]
+    pub follow_redirects: bool,
     /// How long the request may take, e.g. `5s` (default `10s`).
     pub timeout: Option<Spanned<DurationText>>,
     /// What the response must be (default: any 2xx status).
     #[serde(default)]
     pub expect: HttpExpectSpec,
+    /// Values taken from the answer, by name, for later steps to use as `${name}`:
+    /// `{ json: "$.id" }`, `{ cookie: csrftoken }`, `{ header: location }`, `{ regex: "token=(\\w+)" }`,
+    /// `body`, `status`.
+    #[serde(default)]
+    pub save: SpannedKeyMap<Spanned<CaptureSpec>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A form field's value: text, or a list of texts (the field sent once per value).
+#[derive(Debug, Clone)]
+pub struct FormValue(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for FormValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FormVisitor;
+        impl<'de> serde::de::Visitor<'de> for FormVisitor {
+            type Value = FormValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a text, number or boolean, or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FormValue, E> {
+                Ok(FormValue(vec![v.to_owned()]))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<FormValue, E> {
+                Ok(FormValue(vec![v.to_string()]))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<FormValue, E> {
+                Ok(FormValue(vec![v.to_string()]))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<FormValue, E> {
+                Ok(FormValue(vec![v.to_string()]))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<FormValue, E> {
+                Ok(FormValue(vec![v.to_string()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<FormValue, A::Error> {
+                let mut values = Vec::new();
+                while let Some(value) = seq.next_element::<Scalar>()? {
+                    values.push(value.0);
+                }
+                Ok(FormValue(values))
+            }
+        }
+        deserializer.deserialize_any(FormVisitor)
+    }
+}
+
+impl JsonSchema for FormValue {
+    fn schema_name() -> Cow<'static, str> {
+        "FormValue".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "description": "A form field's value (text, number or boolean), or a list of them: the field is sent once per value.",
+            "type": ["string", "number", "boolean", "array"],
+            "items": { "type": ["string", "number", "boolean"] }
+        })
+    }
+}
+
+/// One part of a `multipart/form-data` body: a text field, or a file.
+#[derive(Debug, Clone)]
+pub enum MultipartValue {
+    Text(String),
+    File(FilePartSpec),
+}
+
+/// A file sent in a `multipart/form-data` body: from a file, or written here.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilePartSpec {
+    /// A file below the scenario file's folder (as a bind mount's source), sent as it is.
+    pub path: Option<Spanned<String>>,
+    /// The file's content, written here instead of `path`; may use `${VAR}` and saved values.
+    pub content: Option<String>,
+    /// The file name the server is told (default: the name of `path`, else the field's name).
+    pub filename: Option<String>,
+    /// The part's content type (default: guessed from the file name, else `application/octet-stream`).
+    #[serde(rename = "type")]
+    pub content_type: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for MultipartValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PartVisitor;
+        impl<'de> serde::de::Visitor<'de> for PartVisitor {
+            type Value = MultipartValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a text field's value, or a file: `{ path: upload.txt }` or `{ content: ... }`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MultipartValue, E> {
+                Ok(MultipartValue::Text(v.to_owned()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<MultipartValue, E> {
+                Ok(MultipartValue::Text(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<MultipartValue, E> {
+                Ok(MultipartValue::Text(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<MultipartValue, E> {
+                Ok(MultipartValue::Text(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<MultipartValue, E> {
+                Ok(MultipartValue::Text(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<MultipartValue, A::Error> {
+                let file = FilePartSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(MultipartValue::File(file))
+            }
+        }
+        deserializer.deserialize_any(PartVisitor)
+    }
+}
+
+impl JsonSchema for MultipartValue {
+    fn schema_name() -> Cow<'static, str> {
+        "MultipartValue".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let file = generator.subschema_for::<FilePartSpec>();
+        schemars::json_schema!({
+            "description": "A text field's value, or a file: `{ path: upload.txt }` (below the scenario's folder) or `{ content: ..., filename: ... }`.",
+            "anyOf": [ { "type": ["string", "number", "boolean"] }, file ]
+        })
+    }
+}
+
+/// What to save from an answer or a command's output: a JSONPath, a cookie, a header or a regex over the
+/// body (or over stdout for `exec`), or the whole `body`, `status` or `stdout`.
+#[derive(Debug, Clone)]
+pub enum CaptureSpec {
+    /// `{ json: "$.id" }`: the one value the JSONPath selects in the body, with its JSON type.
+    Json(String),
+    /// `{ cookie: csrftoken }`: the cookie's value, as the answer set it or the session holds it.
+    Cookie(String),
+    /// `{ header: location }`: the header's (first) value.
+    Header(String),
+    /// `{ regex: "token=(\\w+)" }`: the first group of the first match (the whole match without a group).
+    Regex(String),
+    /// `body`: the whole body.
+    Body,
+    /// `status`: the status code, a number.
+    Status,
+    /// `stdout`: a command's standard output, without its last line break.
+    Stdout,
+}
+
+/// The keys of a capture written as a mapping.
+pub const CAPTURE_KEYS: [&str; 4] = ["json", "cookie", "header", "regex"];
+/// The captures written as a word.
+pub const CAPTURE_WORDS: [&str; 3] = ["body", "status", "stdout"];
+
+impl<'de> Deserialize<'de> for CaptureSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CaptureVisitor;
+        impl<'de> serde::de::Visitor<'de> for CaptureVisitor {
+            type Value = CaptureSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "what to save: `{ json: \"$.id\" }`, `{ cookie: name }`, `{ header: name }`, `{ regex: ... }`, \
+                     `body`, `status` or `stdout`",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CaptureSpec, E> {
+                match v {
+                    "body" => Ok(CaptureSpec::Body),
+                    "status" => Ok(CaptureSpec::Status),
+                    "stdout" => Ok(CaptureSpec::Stdout),
+                    other => Err(E::unknown_variant(other, &CAPTURE_WORDS)),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<CaptureSpec, A::Error> {
+                use serde::de::Error as _;
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(A::Error::custom("say what to save: one of `json`, `cookie`, `header`, `regex`"));
+                };
+                let value: String = map.next_value()?;
+                let capture = match key.as_str() {
+                    "json" => CaptureSpec::Json(value),
+                    "cookie" => CaptureSpec::Cookie(value),
+                    "header" => CaptureSpec::Header(value),
+                    "regex" => CaptureSpec::Regex(value),
+                    other => return Err(A::Error::unknown_field(other, &CAPTURE_KEYS)),
+                };
+                if let Some(second) = map.next_key::<String>()? {
+                    return Err(A::Error::custom(format!(
+                        "a saved value comes from one place: `{key}` and `{second}` (save them under two names)"
+                    )));
+                }
+                Ok(capture)
+            }
+        }
+        deserializer.deserialize_any(CaptureVisitor)
+    }
+}
+
+impl JsonSchema for CaptureSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "Capture".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let one = |key: &str, description: &str| {
+            schemars::json_schema!({
+                "type": "object",
+                "description": description,
+                "properties": { key: { "type": "string", "description": description } },
+                "required": [key],
+                "additionalProperties": false
+            })
+        };
+        schemars::json_schema!({
+            "description": "What to save for later steps (`${name}`): `{ json: \"$.id\" }`, `{ cookie: csrftoken }`, `{ header: location }`, `{ regex: \"token=(\\\\w+)\" }` (its first group), or `body`, `status` (http) or `stdout` (exec).",
+            "anyOf": [
+                { "type": "string", "enum": ["body", "status", "stdout"], "description": "The whole body, the status code, or a command's standard output." },
+                one("json", "The one value this JSONPath (RFC 9535) selects in the body, with its JSON type."),
+                one("cookie", "The value of this cookie, as the answer set it or the scenario's session holds it for the container."),
+                one("header", "The first value of this header of the answer (name in any case)."),
+                one("regex", "The first group of the first match of this regex (Rust syntax) in the body, or in stdout for `exec`; the whole match when it has no group.")
+            ]
+        })
+    }
 }
 
 /// What an HTTP response must be.
@@ -234,11 +481,18 @@ pub struct HttpExpectSpec {
     pub headers: IndexMap<String, String>,
     /// Text the body must contain.
     pub body_contains: Option<String>,
+    /// Text the body must not contain.
+    pub body_not_contains: Option<String>,
     /// A regular expression (Rust regex syntax) the body must match.
     pub body_regex: Option<Spanned<String>>,
-    /// JSONPath (RFC 9535, e.g. `$[0].text`) -> the value the single node it selects must equal.
+    /// JSONPath (RFC 9535, e.g. `$[0].text`) -> the value the single node it selects must equal, or a
+    /// test: `{ exists: true }`, `{ exists: false }`, `{ count: 3 }` (nodes selected), `{ gt: 0, le: 10 }`
+    /// (a number), `{ equals: value }`.
     #[serde(default)]
     pub json: SpannedKeyMap<serde_json::Value>,
+    /// How long the answer may take at most, from sending the request to its body read (redirects
+    /// followed included), e.g. `200ms`.
+    pub max_time: Option<Spanned<DurationText>>,
 }
 
 /// A command run inside a running container.
@@ -259,6 +513,10 @@ pub struct ExecStepSpec {
     /// What it must exit with and print (default: exit 0).
     #[serde(default)]
     pub expect: ExecExpectSpec,
+    /// Values taken from its output, by name, for later steps to use as `${name}`: `stdout`, or
+    /// `{ regex: "id=(\\d+)" }` over stdout.
+    #[serde(default)]
+    pub save: SpannedKeyMap<Spanned<CaptureSpec>>,
 }
 
 /// What a command run by `exec` must give.

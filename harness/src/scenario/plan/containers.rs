@@ -73,7 +73,7 @@ impl Planner<'_> {
         let entrypoint = strings(self, &c.entrypoint);
         let user = c.user.as_ref().map(|u| self.var(&u.value, loc(u)));
         let workdir = c.workdir.as_ref().map(|w| self.var(&w.value, loc(w)));
-        let ready = c.ready.as_ref().and_then(|r| self.ready(r, &ports));
+        let ready = c.ready.as_ref().and_then(|r| self.ready(r));
         let stop_signal = c.stop_signal.as_ref().and_then(|s| self.stop_signal(s));
         let stop_grace_period = c.stop_grace_period.as_ref().map(|g| self.duration(&Some(g.clone()), Duration::ZERO));
         PlannedContainer {
@@ -178,12 +178,16 @@ impl Planner<'_> {
         }
     }
 
-    fn ready(&mut self, spec: &Spanned<ReadySpec>, ports: &[u16]) -> Option<Ready> {
+    /// A readiness check. Its port need not be published: one that is not is probed from inside the
+    /// scenario's network.
+    fn ready(&mut self, spec: &Spanned<ReadySpec>) -> Option<Ready> {
         let r = &spec.value;
         let at = loc(spec);
         let mut checks = Vec::new();
         if let Some(http) = &r.http {
-            self.require_port(http.port.value, loc(&http.port), ports);
+            if http.port.value == 0 {
+                self.error(loc(&http.port), ScenarioErrorKind::Invalid("port 0 is not a port".into()));
+            }
             checks.push(ReadyCheck::Http { port: http.port.value, path: http.path.clone(), status: http.status });
         }
         if let Some(log) = &r.log {
@@ -196,7 +200,9 @@ impl Planner<'_> {
             checks.push(ReadyCheck::Exec(exec.iter().map(|a| self.var(a, at)).collect()));
         }
         if let Some(tcp) = &r.tcp {
-            self.require_port(tcp.value, loc(tcp), ports);
+            if tcp.value == 0 {
+                self.error(loc(tcp), ScenarioErrorKind::Invalid("port 0 is not a port".into()));
+            }
             checks.push(ReadyCheck::Tcp(tcp.value));
         }
         let timeout = self.duration(&r.timeout, DEFAULT_READY_TIMEOUT);

@@ -4,16 +4,23 @@
 //! file, its scenarios and images, `containers` and `steps` the parts of a scenario.
 
 mod containers;
+mod fill;
+mod http;
 mod planner;
+mod saves;
 mod steps;
+pub mod text;
 mod types;
 
 use std::time::Duration;
 
+pub use self::fill::FillError;
 pub use self::planner::{Lookup, PlanEnv, SUBMISSION_VARIABLES, SubmissionVars, plan_file};
+pub use self::text::{JsonText, Pattern, Text};
 pub use self::types::{
-    Body, ExecStep, Grading, HttpExpect, HttpStep, ImageRef, JsonExpectation, LogsStep, Mount, PlannedContainer,
-    PlannedImage, PlannedScenario, PlannedStep, Ready, ReadyCheck, Step, Where,
+    Body, Capture, CaptureSource, Comparison, Cookies, ExecStep, FileContent, Grading, HttpExpect, HttpStep, ImageRef,
+    JsonExpectation, JsonTest, LogsStep, Mount, Part, PartValue, PlannedContainer, PlannedImage, PlannedScenario,
+    PlannedStep, Ready, ReadyCheck, Redirects, Step, Where,
 };
 
 // What a plan takes where the file names no duration; here because the planner's files share them.

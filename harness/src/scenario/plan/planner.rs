@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::saves::ScenarioSaves;
 use super::{DEFAULT_BUILD_TIMEOUT, DEFAULT_SCENARIO_TIMEOUT};
 use super::{Grading, PlannedContainer, PlannedImage, PlannedScenario, Where};
 use crate::scenario::dialect::BuildForm;
@@ -80,6 +81,7 @@ pub fn plan_file(
         bind_roots,
         text: text.clone(),
         lookup: env.lookup,
+        saves: ScenarioSaves::default(),
         errors,
         host_ports_noted: false,
         submission: env.submission,
@@ -97,7 +99,9 @@ pub(super) struct Planner<'a> {
     /// Canonical folders a bind mount may name: the scenario's, and those the caller allows.
     bind_roots: Vec<PathBuf>,
     text: Arc<str>,
-    lookup: Lookup<'a>,
+    pub(super) lookup: Lookup<'a>,
+    /// What the steps of the scenario being planned save, and which step is being planned.
+    pub(super) saves: ScenarioSaves,
     errors: &'a mut Vec<ScenarioError>,
     /// Whether the warning that host ports in `ports:` are not used was given (once per file).
     pub(super) host_ports_noted: bool,
@@ -121,7 +125,11 @@ impl Planner<'_> {
         self.errors.push(ScenarioError::warning(&self.path, self.text.clone(), loc, kind));
     }
 
+    /// Text whose variables are filled in now, from the environment: a value saved by a step is refused.
     pub(super) fn var(&mut self, text: &str, at: Option<Loc>) -> String {
+        if self.refuse_saved(text, at) {
+            return text.to_owned();
+        }
         match interpolate(text, self.lookup) {
             Ok(value) => value,
             Err(InterpolateError::Undefined(name))
@@ -146,7 +154,12 @@ impl Planner<'_> {
 
     pub(super) fn duration(&mut self, text: &Option<Spanned<DurationText>>, default: Duration) -> Duration {
         let Some(text) = text else { return default };
+        let reported = self.errors.len();
         let value = self.var(&text.value.0, loc(text));
+        // A variable that was refused or unset leaves no duration worth reading.
+        if self.errors.len() > reported {
+            return default;
+        }
         match parse_duration(&value) {
             Ok(d) => d,
             Err(reason) => {
@@ -353,16 +366,23 @@ impl Planner<'_> {
         if s.containers.is_empty() && s.steps.is_empty() {
             self.warn(loc(&spec.value.name), ScenarioErrorKind::ChecksNothing { name: name.clone() });
         }
+        // Containers start before any step: a value a step saves cannot be used in them.
+        self.saves = ScenarioSaves::of(&s.steps);
         let containers: Vec<PlannedContainer> =
             s.containers.iter().map(|(cname, c)| self.container(cname, c, images)).collect();
         let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
         let mut running: HashSet<String> = names.iter().cloned().collect();
         let mut steps = Vec::new();
-        for step in &s.steps {
+        for (index, step) in s.steps.iter().enumerate() {
+            self.saves.at_step(index);
             if let Some(planned) = self.step(step, &containers, &names, &mut running) {
                 steps.push(planned);
             }
         }
+        // The scenario's own keys are fixed before its steps run too.
+        self.saves.before_steps();
+        let timeout = self.duration(&s.timeout, DEFAULT_SCENARIO_TIMEOUT);
+        self.saves = ScenarioSaves::default();
         PlannedScenario {
             test_name: format!("{stem}::{name}"),
             name,
@@ -370,7 +390,7 @@ impl Planner<'_> {
             containers,
             steps,
             ignore: s.ignore,
-            timeout: self.duration(&s.timeout, DEFAULT_SCENARIO_TIMEOUT),
+            timeout,
         }
     }
 }

@@ -4,18 +4,17 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use super::http::CaptureFrom;
 use super::planner::{Planner, loc};
-use super::{
-    Body, ExecStep, Grading, HttpExpect, HttpStep, JsonExpectation, LogsStep, PlannedContainer, PlannedStep, Step,
-};
-use super::{DEFAULT_EXEC_TIMEOUT, DEFAULT_HTTP_TIMEOUT, DEFAULT_STOP_WITHIN};
+use super::{DEFAULT_EXEC_TIMEOUT, DEFAULT_STOP_WITHIN};
+use super::{ExecStep, Grading, LogsStep, PlannedContainer, PlannedStep, Step};
 use crate::scenario::dialect::StopForm;
 use crate::scenario::error::{Loc, ScenarioErrorKind};
 use crate::scenario::model::*;
 
 impl Planner<'_> {
     /// The container a step names, if the scenario has it; the error points at the name.
-    fn container_name(&mut self, name: &Spanned<String>, names: &[String]) -> Option<(String, Option<Loc>)> {
+    pub(super) fn container_name(&mut self, name: &Spanned<String>, names: &[String]) -> Option<(String, Option<Loc>)> {
         let at = loc(name);
         if names.contains(&name.value) {
             return Some((name.value.clone(), at));
@@ -25,7 +24,7 @@ impl Planner<'_> {
     }
 
     /// Steps that talk to a container need it running at that point of the scenario.
-    fn require_running(&mut self, name: &str, at: Option<Loc>, running: &HashSet<String>, what: &str) {
+    pub(super) fn require_running(&mut self, name: &str, at: Option<Loc>, running: &HashSet<String>, what: &str) {
         if !running.contains(name) {
             self.error(
                 at,
@@ -56,90 +55,23 @@ impl Planner<'_> {
             return None;
         };
         let step = match kind {
-            StepSpec::Http(h) => {
-                let container = match &h.container {
-                    Some(c) => {
-                        let (c, _) = self.container_name(c, names)?;
-                        if let Some(planned) = containers.iter().find(|p| p.name == c) {
-                            self.require_port(h.port.value, loc(&h.port), &planned.ports);
-                        }
-                        c
-                    }
-                    None => {
-                        let publishing: Vec<&str> = containers
-                            .iter()
-                            .filter(|c| c.ports.contains(&h.port.value))
-                            .map(|c| c.name.as_str())
-                            .collect();
-                        match publishing.as_slice() {
-                            [one] => (*one).to_owned(),
-                            // Reported, and the rest of the step is still checked.
-                            [] => {
-                                self.error(loc(&h.port), ScenarioErrorKind::PortNotPublished { port: h.port.value });
-                                String::new()
-                            }
-                            many => {
-                                let containers = many.join(", ");
-                                self.error(at, ScenarioErrorKind::AmbiguousPort { port: h.port.value, containers });
-                                String::new()
-                            }
-                        }
-                    }
-                };
-                if !container.is_empty() {
-                    self.require_running(&container, at, running, "http");
-                }
-                let method = match &h.method {
-                    Some(m) => {
-                        let upper = m.value.trim().to_ascii_uppercase();
-                        if upper.is_empty() || !upper.chars().all(|c| c.is_ascii_alphabetic()) {
-                            self.error(loc(m), ScenarioErrorKind::InvalidMethod(m.value.clone()));
-                        }
-                        upper
-                    }
-                    None => "GET".to_owned(),
-                };
-                let body = match (&h.json, &h.body) {
-                    (Some(_), Some(_)) => {
-                        self.error(at, ScenarioErrorKind::Invalid("give either `json` or `body`, not both".into()));
-                        None
-                    }
-                    (Some(json), None) => Some(Body::Json(json.clone())),
-                    (None, Some(raw)) => Some(Body::Raw(self.var(raw, at))),
-                    (None, None) => None,
-                };
-                let path = self.var(&h.path, at);
-                if !path.starts_with('/') {
-                    self.error(at, ScenarioErrorKind::Invalid(format!("the path `{path}` must start with `/`")));
-                }
-                let headers = h.headers.iter().map(|(k, v)| (k.clone(), self.var(v, at))).collect();
-                let expect = self.http_expect(&h.expect, at);
-                Step::Http(HttpStep {
-                    container,
-                    port: h.port.value,
-                    method,
-                    path,
-                    headers,
-                    body,
-                    timeout: self.duration(&h.timeout, DEFAULT_HTTP_TIMEOUT),
-                    expect,
-                })
-            }
+            StepSpec::Http(h) => self.http_step(h, containers, names, running, at)?,
             StepSpec::Exec(e) => {
                 let (container, container_at) = self.container_name(&e.container, names)?;
                 self.require_running(&container, container_at, running, "exec");
                 if e.cmd.value.is_empty() {
                     self.error(loc(&e.cmd), ScenarioErrorKind::Invalid("`cmd` needs at least the program".into()));
                 }
-                let cmd = e.cmd.value.iter().map(|a| self.var(a, loc(&e.cmd))).collect();
+                let cmd = e.cmd.value.iter().map(|a| self.text(a, loc(&e.cmd))).collect();
                 Step::Exec(ExecStep {
                     container,
                     cmd,
                     user: self.var_opt(&e.user, at),
                     timeout: self.duration(&e.timeout, DEFAULT_EXEC_TIMEOUT),
                     exit: e.expect.exit.unwrap_or(0),
-                    stdout_contains: self.var_opt(&e.expect.stdout_contains, at),
-                    stderr_contains: self.var_opt(&e.expect.stderr_contains, at),
+                    stdout_contains: self.text_opt(&e.expect.stdout_contains, at),
+                    stderr_contains: self.text_opt(&e.expect.stderr_contains, at),
+                    save: self.captures(&e.save, CaptureFrom::Command),
                 })
             }
             StepSpec::Logs(l) => {
@@ -153,8 +85,8 @@ impl Planner<'_> {
                 Step::Logs(LogsStep {
                     container,
                     within: self.duration(&l.within, Duration::ZERO),
-                    contains: self.var_opt(&l.expect.contains, at),
-                    not_contains: self.var_opt(&l.expect.not_contains, at),
+                    contains: self.text_opt(&l.expect.contains, at),
+                    not_contains: self.text_opt(&l.expect.not_contains, at),
                 })
             }
             StepSpec::Restart(c) | StepSpec::Recreate(c) | StepSpec::Start(c) => {
@@ -213,41 +145,5 @@ impl Planner<'_> {
             hidden: g.hidden,
         };
         Some(PlannedStep { at: self.at(at), step, grading })
-    }
-
-    fn http_expect(&mut self, e: &HttpExpectSpec, at: Option<Loc>) -> HttpExpect {
-        if let Some(status) = e.status
-            && !(100..=599).contains(&status)
-        {
-            self.error(at, ScenarioErrorKind::Invalid(format!("{status} is not an HTTP status")));
-        }
-        let body_regex = e.body_regex.as_ref().and_then(|r| {
-            let text = self.var(&r.value, loc(r));
-            match regex::Regex::new(&text) {
-                Ok(re) => Some(re),
-                Err(err) => {
-                    self.error(loc(r), ScenarioErrorKind::InvalidRegex(err.to_string()));
-                    None
-                }
-            }
-        });
-        let mut json = Vec::new();
-        for (path_text, value) in &e.json.0 {
-            let text = path_text.value.clone();
-            match serde_json_path::JsonPath::parse(&text) {
-                Ok(path) => json.push(JsonExpectation { path_text: text, path, value: value.clone() }),
-                Err(err) => self.error(
-                    loc(path_text).or(at),
-                    ScenarioErrorKind::InvalidJsonPath { path: text, reason: err.to_string() },
-                ),
-            }
-        }
-        HttpExpect {
-            status: e.status,
-            headers: e.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), self.var(v, at))).collect(),
-            body_contains: self.var_opt(&e.body_contains, at),
-            body_regex,
-            json,
-        }
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::text::{JsonText, Pattern, Text};
 use crate::scenario::error::Loc;
 
 /// A place in a scenario file, shown as `file:line:col`.
@@ -90,61 +91,180 @@ pub struct PlannedContainer {
 
 #[derive(Debug, Clone)]
 pub enum Body {
-    Json(serde_json::Value),
-    Raw(String),
+    Json(JsonText),
+    Raw(Text),
+    /// `application/x-www-form-urlencoded`, fields in the order written.
+    Form(Vec<(String, Text)>),
+    /// `multipart/form-data`, parts in the order written.
+    Multipart(Vec<Part>),
+}
+
+/// One part of a multipart body.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub name: String,
+    pub value: PartValue,
+}
+
+#[derive(Debug, Clone)]
+pub enum PartValue {
+    Text(Text),
+    File { content: FileContent, filename: String, content_type: Option<String> },
+}
+
+/// Where a file sent in a multipart body comes from.
+#[derive(Debug, Clone)]
+pub enum FileContent {
+    /// A file below the scenario's folder (canonical; read when the step runs).
+    Path(PathBuf),
+    Inline(Text),
+}
+
+/// A test of the nodes a JSONPath selects.
+#[derive(Debug, Clone)]
+pub enum JsonTest {
+    /// Exactly one node, equal to this value (with its type).
+    Equals(JsonText),
+    /// At least one node (`true`), or none (`false`).
+    Exists(bool),
+    /// Exactly this many nodes.
+    Count(u64),
+    /// Exactly one node, a number, compared with this one.
+    Compare(Comparison, serde_json::Number),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
+}
+
+impl Comparison {
+    /// The key in the file.
+    pub fn key(self) -> &'static str {
+        match self {
+            Comparison::Less => "lt",
+            Comparison::LessOrEqual => "le",
+            Comparison::Greater => "gt",
+            Comparison::GreaterOrEqual => "ge",
+        }
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Comparison::Less => "<",
+            Comparison::LessOrEqual => "<=",
+            Comparison::Greater => ">",
+            Comparison::GreaterOrEqual => ">=",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct JsonExpectation {
     pub path_text: String,
     pub path: serde_json_path::JsonPath,
-    pub value: serde_json::Value,
+    /// Every test must hold.
+    pub tests: Vec<JsonTest>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct HttpExpect {
     /// `None`: any 2xx.
     pub status: Option<u16>,
-    pub headers: Vec<(String, String)>,
-    pub body_contains: Option<String>,
-    pub body_regex: Option<regex::Regex>,
+    pub headers: Vec<(String, Text)>,
+    pub body_contains: Option<Text>,
+    pub body_not_contains: Option<Text>,
+    pub body_regex: Option<Pattern>,
     pub json: Vec<JsonExpectation>,
+    /// How long the whole answer may take.
+    pub max_time: Option<Duration>,
+}
+
+/// Whether a request belongs to the scenario's cookie session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cookies {
+    /// Sends the cookies the session holds for the container, and keeps those the answer sets.
+    Session,
+    /// Sends none and keeps none, as a client outside the session.
+    Without,
+}
+
+/// What a redirect answer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redirects {
+    /// The answer, checked as it is.
+    Return,
+    /// A step on the way: its `Location` is asked next, up to the final answer.
+    Follow,
+}
+
+/// Where a saved value comes from.
+#[derive(Debug, Clone)]
+pub enum CaptureSource {
+    Json {
+        path_text: String,
+        path: serde_json_path::JsonPath,
+    },
+    Cookie(String),
+    /// A header name, lower-case.
+    Header(String),
+    Regex(regex::Regex),
+    Body,
+    Status,
+    Stdout,
+}
+
+/// A value a step saves for later ones.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    pub name: String,
+    pub source: CaptureSource,
 }
 
 #[derive(Debug, Clone)]
 pub struct HttpStep {
     pub container: String,
     pub port: u16,
+    /// The container the request is sent from, inside the scenario's network; `None`: from the host,
+    /// through the published port.
+    pub from: Option<String>,
     pub method: String,
-    pub path: String,
-    pub headers: Vec<(String, String)>,
+    pub path: Text,
+    pub headers: Vec<(String, Text)>,
     pub body: Option<Body>,
+    pub cookies: Cookies,
+    pub redirects: Redirects,
     pub timeout: Duration,
     pub expect: HttpExpect,
+    pub save: Vec<Capture>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ExecStep {
     pub container: String,
-    pub cmd: Vec<String>,
+    pub cmd: Vec<Text>,
     pub user: Option<String>,
     pub timeout: Duration,
     pub exit: i64,
-    pub stdout_contains: Option<String>,
-    pub stderr_contains: Option<String>,
+    pub stdout_contains: Option<Text>,
+    pub stderr_contains: Option<Text>,
+    pub save: Vec<Capture>,
 }
 
 #[derive(Debug, Clone)]
 pub struct LogsStep {
     pub container: String,
     pub within: Duration,
-    pub contains: Option<String>,
-    pub not_contains: Option<String>,
+    pub contains: Option<Text>,
+    pub not_contains: Option<Text>,
 }
 
 #[derive(Debug, Clone)]
 pub enum Step {
-    Http(HttpStep),
+    Http(Box<HttpStep>),
     Exec(ExecStep),
     Logs(LogsStep),
     Restart(String),
@@ -183,7 +303,10 @@ impl Step {
     /// A one-line summary for reports: `http GET :8000/notes`.
     pub fn summary(&self) -> String {
         match self {
-            Step::Http(h) => format!("http {} {}:{}{}", h.method, h.container, h.port, h.path),
+            Step::Http(h) => match &h.from {
+                Some(from) => format!("http {} {}:{}{} from {from}", h.method, h.container, h.port, h.path),
+                None => format!("http {} {}:{}{}", h.method, h.container, h.port, h.path),
+            },
             Step::Exec(e) => format!("exec {}: {}", e.container, e.cmd.join(" ")),
             Step::Logs(l) => format!("logs {}", l.container),
             Step::Restart(c) => format!("restart {c}"),
