@@ -3,6 +3,7 @@
 //! built once per run ([`images::ImageCache`]).
 
 pub mod cancel;
+mod contents;
 mod finish;
 pub mod guard;
 pub mod http_answer;
@@ -11,6 +12,7 @@ mod lifecycle;
 pub mod limits;
 pub mod policy;
 pub mod ready;
+pub mod release;
 pub mod scope;
 pub mod steps;
 

@@ -5,6 +5,8 @@ pub mod duration;
 pub mod error;
 pub mod interpolate;
 pub mod model;
+mod model_checks;
+mod model_release;
 pub mod paths;
 pub mod plan;
 pub mod signal;

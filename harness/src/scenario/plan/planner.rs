@@ -66,6 +66,8 @@ pub fn plan_file(
         text: text.clone(),
         lookup: env.lookup,
         errors,
+        images: HashMap::new(),
+        tracked: super::release::Tracked::default(),
     };
     planner.file(file)
 }
@@ -82,6 +84,11 @@ pub(super) struct Planner<'a> {
     text: Arc<str>,
     lookup: Lookup<'a>,
     errors: &'a mut Vec<ScenarioError>,
+    /// The file's `images:`, planned: steps name them too (`image: { of: app }`, `replace`).
+    pub(super) images: HashMap<String, Arc<PlannedImage>>,
+    /// What the release steps did so far in the scenario being planned: paused and disconnected
+    /// containers, and the image each container runs.
+    pub(super) tracked: super::release::Tracked,
 }
 
 pub(super) fn loc<T>(spanned: &Spanned<T>) -> Option<Loc> {
@@ -195,6 +202,7 @@ impl Planner<'_> {
                 images.insert(name.clone(), Arc::new(image));
             }
         }
+        self.images = images.clone();
         let stem = self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let mut seen = HashSet::new();
         let mut scenarios = Vec::new();
@@ -208,8 +216,13 @@ impl Planner<'_> {
             scenarios.push(self.scenario(&stem, name, spec, &images));
         }
         for (name, _) in &file.images.0 {
-            let used =
-                file.scenarios.iter().any(|s| s.value.containers.values().any(|c| c.value.image.value == name.value));
+            let used = file.scenarios.iter().any(|s| {
+                s.value.containers.values().any(|c| c.value.image.value == name.value)
+                    || s.value
+                        .steps
+                        .iter()
+                        .any(|step| step.value.kind.as_ref().and_then(image_named_by) == Some(name.value.as_str()))
+            });
             if !used {
                 self.warn(loc(name), ScenarioErrorKind::UnusedImage(name.value.clone()));
             }
@@ -290,6 +303,7 @@ impl Planner<'_> {
             s.containers.iter().map(|(cname, c)| self.container(cname, c, images)).collect();
         let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
         let mut running: HashSet<String> = names.iter().cloned().collect();
+        self.tracked = super::release::Tracked::new(&containers);
         let mut steps = Vec::new();
         for step in &s.steps {
             if let Some(planned) = self.step(step, &containers, &names, &mut running) {
