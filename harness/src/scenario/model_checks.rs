@@ -87,11 +87,10 @@ pub struct FileStepSpec {
 pub struct FileExpectSpec {
     /// Whether the path must exist (default true); `false` takes no other key.
     pub exists: Option<bool>,
-    /// Its permission bits: octal (`"0644"`, `"4755"`) or as `ls -l` shows them (`-rw-r--r--`,
-    /// `drwxr-xr-x`; this form checks the type too). Quote it: YAML reads a bare `0644` as a number.
-    #[serde(default)]
-    #[schemars(schema_with = "word")]
-    pub mode: Option<Spanned<Scalar>>,
+    /// Its permission bits, quoted: octal (`"0644"`, `"4755"`) or as `ls -l` shows them (`-rw-r--r--`,
+    /// `drwxr-xr-x`; this form checks the type too). A bare number is refused: YAML readers disagree on
+    /// what `0644` means.
+    pub mode: Option<Spanned<ModeText>>,
     /// Its owner: a uid (`0`) or a user name (`app`, looked up in the container's `/etc/passwd`).
     #[serde(default)]
     #[schemars(schema_with = "word")]
@@ -125,6 +124,55 @@ pub enum FileKindSpec {
     Directory,
     /// A symbolic link (checked as the link itself, not what it points to).
     Symlink,
+}
+
+/// A mode as written. YAML 1.1 reads a bare `0644` as octal, YAML 1.2 as decimal (and this reader
+/// `01777` as a float), so a number cannot say which bits were meant: it is kept as a number for the
+/// planner to refuse where it stands.
+#[derive(Debug, Clone)]
+pub enum ModeText {
+    Text(String),
+    Number(i64),
+}
+
+impl<'de> Deserialize<'de> for ModeText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ModeVisitor;
+        impl serde::de::Visitor<'_> for ModeVisitor {
+            type Value = ModeText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mode in quotes, such as \"0644\" or \"-rw-r--r--\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ModeText, E> {
+                Ok(ModeText::Text(v.to_owned()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ModeText, E> {
+                Ok(ModeText::Number(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ModeText, E> {
+                Ok(ModeText::Number(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ModeText, E> {
+                // A bare `01777` reaches here as 1777.0.
+                Ok(ModeText::Number(v as i64))
+            }
+        }
+        deserializer.deserialize_any(ModeVisitor)
+    }
+}
+
+impl JsonSchema for ModeText {
+    fn schema_name() -> Cow<'static, str> {
+        "Mode".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "description": "Permission bits, quoted: octal (`\"0644\"`) or as `ls -l` shows them (`-rw-r--r--`).",
+            "type": "string",
+            "examples": ["0644", "-rwxr-xr-x"]
+        })
+    }
 }
 
 /// A size as written: `250MB`, `1.5GB`, `200MiB`, `512kB`, or a number of bytes.

@@ -382,7 +382,18 @@ impl Planner<'_> {
 
     fn file_expect(&mut self, e: &FileExpectSpec, at: Option<Loc>) -> FileExpect {
         let mode = e.mode.as_ref().and_then(|m| {
-            let text = self.var(&m.value.0, loc(m));
+            let text = match &m.value {
+                ModeText::Text(text) => self.var(text, loc(m)),
+                ModeText::Number(number) => {
+                    let why = format!(
+                        "quote the mode (`mode: \"0644\"`): as a bare number (read here as {number}) it does not say \
+                         which bits you mean, since YAML 1.1 readers take `0644` for octal and YAML 1.2 readers for \
+                         decimal"
+                    );
+                    self.error(loc(m), ScenarioErrorKind::Invalid(why));
+                    return None;
+                }
+            };
             match parse_mode(&text) {
                 Ok(mode) => Some(mode),
                 Err(why) => {
