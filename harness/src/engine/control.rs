@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkDisconnectRequest,
+    ContainerCreateBody, EndpointSettings, HostConfig, Mount, MountType, NetworkConnectRequest,
+    NetworkDisconnectRequest,
 };
 use bollard::query_parameters::{CreateContainerOptions, KillContainerOptions, LogsOptions};
 use futures_util::StreamExt;
@@ -61,19 +62,35 @@ impl Engine {
     }
 
     /// Creates a container from `image` that is never started (`POST /containers/create`): its filesystem
-    /// is the image's, for the archive API to read. No network, no command that could run.
+    /// is the image's, for the archive API to read. No network, no command that could run. `volumes`
+    /// (volume name, target) cover the image's `VOLUME`s, which the engine would otherwise cover with
+    /// anonymous volumes that carry no label; an empty volume gets the image's files there all the same.
     pub async fn create_unstarted_container(
         &self,
         name: &str,
         image: &str,
         labels: HashMap<String, String>,
+        volumes: &[(String, String)],
     ) -> Result<String, EngineError> {
+        let mounts = volumes
+            .iter()
+            .map(|(volume, target)| Mount {
+                typ: Some(MountType::VOLUME),
+                source: Some(volume.clone()),
+                target: Some(target.clone()),
+                ..Default::default()
+            })
+            .collect();
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
             cmd: Some(vec![NEVER_RUN.to_owned()]),
             labels: Some(labels),
             network_disabled: Some(true),
-            host_config: Some(HostConfig { network_mode: Some("none".to_owned()), ..Default::default() }),
+            host_config: Some(HostConfig {
+                network_mode: Some("none".to_owned()),
+                mounts: Some(mounts),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let options = CreateContainerOptions { name: Some(name.to_owned()), ..Default::default() };

@@ -142,10 +142,16 @@ impl Scope {
         if let Some(id) = self.state().unstarted.get(image) {
             return Ok(id.clone());
         }
-        // `_` is in no slug, so no container of the scenario can have this name.
+        // `_` is in no slug, so no container or volume of the scenario can have these names.
         let name = format!("{}-{}_image-{}", self.prefix, slug(image, 40), short_hash(image));
         self.refuse_if_interrupted(&name)?;
-        let id = self.engine.create_unstarted_container(&name, image, self.labels.clone()).await?;
+        let mut volumes = Vec::new();
+        for target in self.engine.image_volumes(image).await? {
+            let hash = short_hash(&format!("{image}\n{target}"));
+            let volume = format!("{}-{}_image-{}_{hash}", self.prefix, slug(image, 30), slug(&target, 30));
+            volumes.push((self.create_volume_named(volume).await?, target));
+        }
+        let id = self.engine.create_unstarted_container(&name, image, self.labels.clone(), &volumes).await?;
         self.state().unstarted.insert(image.to_owned(), id.clone());
         Ok(id)
     }
