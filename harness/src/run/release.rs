@@ -24,6 +24,20 @@ const RECOVERY_LINES: usize = 5;
 /// Words with which programs say they recover from a crash, or fail to.
 const RECOVERY_WORDS: &str = r"(?i)recover|replay|redo|journal|\bwal\b|checkpoint|corrupt|crash|unclean|not cleanly|interrupted|repair|integrity|rollback|roll back|lost|missing|truncat|error|fatal|panic|warn";
 
+/// What holds a container back while it lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Hold {
+    Paused,
+    Disconnected,
+}
+
+#[derive(Debug, Clone)]
+struct Held {
+    /// The container it was done to: a re-created or replaced one is not held.
+    id: String,
+    note: String,
+}
+
 #[derive(Debug, Clone)]
 struct Crash {
     signal: String,
@@ -44,7 +58,7 @@ struct Replacement {
 #[derive(Debug, Default)]
 pub struct ReleaseLedger {
     /// Paused or off the network now, and since which step: said with every failure while it lasts.
-    held: BTreeMap<String, String>,
+    held: BTreeMap<(String, Hold), Held>,
     /// Kills not yet told: the first failure after one says it, once.
     crashes: BTreeMap<String, Crash>,
     /// Replacements not yet told.
@@ -93,7 +107,7 @@ pub(super) async fn kill(
     let at = state.finished_at.unwrap_or_else(jiff::Timestamp::now);
     let crash = Crash { signal: signal.to_owned(), step: current_step(scope), at };
     scope.with_release(|ledger| {
-        ledger.held.remove(container);
+        ledger.held.remove(&(container.to_owned(), Hold::Paused));
         ledger.crashes.insert(container.to_owned(), crash)
     });
     Ok(())
@@ -108,14 +122,14 @@ pub(super) async fn pause(ctx: &RunContext, scope: &Scope, container: &str) -> R
          nothing until `unpause`",
         current_step(scope)
     );
-    scope.with_release(|ledger| ledger.held.insert(container.to_owned(), note));
+    scope.with_release(|ledger| ledger.held.insert((container.to_owned(), Hold::Paused), Held { id, note }));
     Ok(())
 }
 
 pub(super) async fn unpause(ctx: &RunContext, scope: &Scope, container: &str) -> Result<(), Halt> {
     let id = id_of(scope, container)?;
     ctx.engine.unpause_container(&id).await?;
-    scope.with_release(|ledger| ledger.held.remove(container));
+    scope.with_release(|ledger| ledger.held.remove(&(container.to_owned(), Hold::Paused)));
     Ok(())
 }
 
@@ -135,7 +149,8 @@ pub(super) async fn disconnect(ctx: &RunContext, scope: &Scope, container: &str)
         "`{container}` is disconnected since {}: {others}, and its published ports are gone",
         current_step(scope)
     );
-    scope.with_release(|ledger| ledger.held.insert(container.to_owned(), note));
+    let held = Held { id: live.id, note };
+    scope.with_release(|ledger| ledger.held.insert((container.to_owned(), Hold::Disconnected), held));
     Ok(())
 }
 
@@ -148,7 +163,7 @@ pub(super) async fn connect(ctx: &RunContext, scope: &Scope, container: &str) ->
     ctx.engine.connect_network(&live.config.network, &live.id, alias).await?;
     // Published again, at new host ports.
     scope.refresh(container).await?;
-    scope.with_release(|ledger| ledger.held.remove(container));
+    scope.with_release(|ledger| ledger.held.remove(&(container.to_owned(), Hold::Disconnected)));
     Ok(())
 }
 
@@ -181,7 +196,7 @@ pub(super) async fn replace(
         .map_or_else(|| old.config.image.clone(), |c| c.image.name().to_owned());
     let replacement = Replacement { from, to: image.name().to_owned(), step: current_step(scope) };
     scope.with_release(|ledger| {
-        ledger.held.remove(name);
+        ledger.held.retain(|(held, _), _| held != name);
         ledger.replaced.insert(name.to_owned(), replacement.clone());
     });
     if let Err(err) = ctx.engine.start_container(&id).await {
@@ -204,14 +219,26 @@ pub(super) async fn replace(
 /// data, told once, by the first step that fails after them.
 pub async fn explain(ctx: &RunContext, scope: &Scope, step: &Step, diagnosis: &mut Vec<String>) {
     let (held, crashes, replaced) = scope.with_release(|ledger| {
-        let held: Vec<String> = ledger.held.values().cloned().collect();
+        let held: Vec<((String, Hold), Held)> = ledger.held.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         // A replacement's own failure said what its image does to the data already.
         if matches!(step, Step::Replace { .. } | Step::Kill { .. }) {
             return (held, BTreeMap::new(), BTreeMap::new());
         }
         (held, std::mem::take(&mut ledger.crashes), std::mem::take(&mut ledger.replaced))
     });
-    diagnosis.extend(held);
+    for ((name, hold), held) in held {
+        // A container stopped since it was paused, or re-created since it was cut off, is held no more.
+        let same = scope.container(&name).is_some_and(|live| live.id == held.id);
+        let still = match hold {
+            Hold::Paused => same && scope.refresh(&name).await.is_ok_and(|state| state.status == "paused"),
+            Hold::Disconnected => same,
+        };
+        if still {
+            diagnosis.push(held.note);
+        } else {
+            scope.with_release(|ledger| ledger.held.remove(&(name, hold)));
+        }
+    }
     for (name, crash) in &crashes {
         diagnosis.push(crash_told(ctx, scope, name, crash).await);
     }
