@@ -1,9 +1,12 @@
-//! Assertions: what came back (an HTTP answer, an exec's output, a log) against what the file expects.
+//! Assertions: what came back (an HTTP answer, an exec's output, a log, an image's configuration, a file of a
+//! container or an image) against what the file expects.
 //! Each check gives every expectation that did not hold as text for "expected" and "actual".
 
 pub mod capture;
 pub mod exec;
+pub mod file;
 pub mod http;
+pub mod image;
 pub mod logs;
 
 /// One expectation that did not hold.

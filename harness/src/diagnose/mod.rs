@@ -183,15 +183,22 @@ pub async fn volume_not_writable(
         let Some(folder) = engine.path_head(container_id, target, 0).await else { continue };
         if folder.uid != uid && folder.mode & 0o002 == 0 {
             return Some(format!(
-                "`{name}` runs as user `{user_name}` (uid {uid}), but the volume's folder `{target}` belongs to uid \
+                "{}`{user_name}` (uid {uid}), but the volume's folder `{target}` belongs to uid \
                  {} (mode {:o}), so the program cannot write there. In the Dockerfile, create the folder and give \
                  it to that user before `VOLUME` and `USER`: `RUN mkdir -p {target} && chown {user_name} {target}`",
+                volume_not_writable_start(name),
                 folder.uid,
                 folder.mode & 0o7777
             ));
         }
     }
     None
+}
+
+/// How [`volume_not_writable`] starts its sentence about container `name`: a replacement whose new image
+/// meets the old image's volume says the same with the right advice, and drops this one.
+pub fn volume_not_writable_start(name: &str) -> String {
+    format!("`{name}` runs as user ")
 }
 
 /// A stop that took the whole grace period and ended in SIGKILL means PID 1 did not act on its stop

@@ -2,10 +2,13 @@
 //! labels and sweeping. In: what to create; out: engine facts (ids, host ports, exit codes, logs).
 //! Every resource carries seatrial's labels and every error says what we were doing and to what.
 
+pub mod archive;
 pub mod build;
 pub mod container;
+pub mod control;
 pub mod dockerignore;
 pub mod exec_stream;
+pub mod image;
 pub mod labels;
 pub mod sweep;
 pub mod watch;

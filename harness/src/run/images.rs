@@ -16,7 +16,7 @@ use crate::outcome::events::{Event, Phase};
 use crate::outcome::{BuildOutcome, Failure};
 use crate::scenario::Where;
 use crate::scenario::plan::PlannedImage;
-use crate::scenario::plan::{ImageRef, PlannedContainer, PlannedScenario};
+use crate::scenario::plan::{FileSource, ImageRef, ImageSubject, PlannedContainer, PlannedScenario, Step};
 
 type BuildResult = Result<String, Arc<BuildError>>;
 
@@ -118,6 +118,23 @@ pub(super) async fn resolve_images(
         }
         images.insert(container.name.clone(), result);
     }
+    // Images that only steps name are built before the clock starts too; a step that needs one that
+    // failed fails with its build's failure.
+    for image in step_images(scenario) {
+        let ImageRef::Built(planned) = image else { continue };
+        if builds.iter().any(|b| b.image == planned.name) {
+            continue;
+        }
+        let result = built_image(ctx, &scenario.test_name, planned).await;
+        builds.push(BuildOutcome {
+            image: planned.name.clone(),
+            grading: planned.grading.clone(),
+            failure: result.err().map(|h| {
+                let (halt, at, what) = attribute(h, planned.at.clone(), "build");
+                halt.into_failure(at, what)
+            }),
+        });
+    }
     (images, builds)
 }
 
@@ -142,47 +159,95 @@ impl<T: Into<Halt>> From<T> for ImageOrHalt {
 
 async fn resolve_image(ctx: &RunContext, test_name: &str, container: &PlannedContainer) -> Result<String, ImageOrHalt> {
     match &container.image {
+        ImageRef::Built(image) => built_image(ctx, test_name, image).await,
+        ImageRef::Engine(reference) => Ok(engine_image(ctx, reference).await?),
+    }
+}
+
+/// The tag of an image of `images:`, built now unless this run has built it (or failed to) already.
+async fn built_image(ctx: &RunContext, test_name: &str, image: &PlannedImage) -> Result<String, ImageOrHalt> {
+    ctx.events.emit(&Event::Phase { test_name, phase: Phase::Building { image: &image.name } });
+    let (events, test_name, name) = (ctx.events.clone(), test_name.to_owned(), image.name.clone());
+    let progress = BuildProgressSink::new(move |line| {
+        let phase = Phase::BuildProgress { image: &name, line };
+        events.emit(&Event::Phase { test_name: &test_name, phase });
+    });
+    ctx.images.get(ctx, image, progress).await.map_err(|err| ImageOrHalt::Build {
+        halt: build_halt(image, &err),
+        image_at: image.at.clone(),
+        image: image.name.clone(),
+    })
+}
+
+/// A failed build as a check that did not hold: the instruction it failed at, its hint and the log tail.
+fn build_halt(image: &PlannedImage, err: &BuildError) -> Halt {
+    let log = err.log().unwrap_or_default();
+    let tail: Vec<&str> = log.lines().collect();
+    let tail = tail[tail.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
+    let mut diagnosis = Vec::new();
+    if let Some(step) = err.failed_step() {
+        diagnosis.push(format!("the build failed at `{step}`"));
+    }
+    diagnosis.extend(err.hint());
+    if let BuildError::Failed { message, .. } = err {
+        diagnosis.extend(crate::engine::build::explain_missing_source(&image.context, message));
+    }
+    Halt::Check {
+        expected: format!("image `{}` builds from {}", image.name, image.context.display()),
+        actual: err.to_string(),
+        diagnosis,
+        evidence: (!tail.is_empty()).then_some(tail),
+    }
+}
+
+/// An engine image: the reference, once the engine has it (pulled if need be).
+async fn engine_image(ctx: &RunContext, reference: &str) -> Result<String, Halt> {
+    if !ctx.engine.has_image(reference).await? {
+        ctx.engine.pull_image(reference).await.map_err(|e| {
+            Halt::check(
+                format!("image `{reference}` on the engine or pullable"),
+                format!("not on the engine, and the pull failed: {}", e.message),
+            )
+        })?;
+    }
+    Ok(reference.to_owned())
+}
+
+/// The images that steps name (`image: { of: app }`, `file: { image: app }`, `replace: { image: app-v2 }`),
+/// each once, in the order of the steps.
+fn step_images(scenario: &PlannedScenario) -> Vec<&ImageRef> {
+    let mut images: Vec<&ImageRef> = Vec::new();
+    for planned in &scenario.steps {
+        let image = match &planned.step {
+            Step::Image(image) => match &image.of {
+                ImageSubject::Image(image) => Some(image),
+                ImageSubject::Container(_) => None,
+            },
+            Step::File(file) => match &file.source {
+                FileSource::Image(image) => Some(image),
+                FileSource::Container(_) => None,
+            },
+            Step::Replace { image, .. } => Some(image),
+            _ => None,
+        };
+        if let Some(image) = image
+            && !images.iter().any(|known| known.name() == image.name())
+        {
+            images.push(image);
+        }
+    }
+    images
+}
+
+/// The tag of an image a step names, at the step: built (or found) in the images phase, so this is the
+/// build's outcome, failed or not.
+pub(super) async fn step_image(ctx: &RunContext, image: &ImageRef) -> Result<String, Halt> {
+    match image {
         ImageRef::Built(image) => {
-            ctx.events.emit(&Event::Phase { test_name, phase: Phase::Building { image: &image.name } });
-            let (events, test_name, name) = (ctx.events.clone(), test_name.to_owned(), image.name.clone());
-            let progress = BuildProgressSink::new(move |line| {
-                let phase = Phase::BuildProgress { image: &name, line };
-                events.emit(&Event::Phase { test_name: &test_name, phase });
-            });
-            ctx.images.get(ctx, image, progress).await.map_err(|err| {
-                let log = err.log().unwrap_or_default();
-                let tail: Vec<&str> = log.lines().collect();
-                let tail = tail[tail.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
-                let mut diagnosis = Vec::new();
-                if let Some(step) = err.failed_step() {
-                    diagnosis.push(format!("the build failed at `{step}`"));
-                }
-                diagnosis.extend(err.hint());
-                if let BuildError::Failed { message, .. } = &*err {
-                    diagnosis.extend(crate::engine::build::explain_missing_source(&image.context, message));
-                }
-                ImageOrHalt::Build {
-                    halt: Halt::Check {
-                        expected: format!("image `{}` builds from {}", image.name, image.context.display()),
-                        actual: err.to_string(),
-                        diagnosis,
-                        evidence: (!tail.is_empty()).then_some(tail),
-                    },
-                    image_at: image.at.clone(),
-                    image: image.name.clone(),
-                }
-            })
+            // No build events: the build is done; this is its outcome, not a phase of the scenario.
+            let built = ctx.images.get(ctx, image, BuildProgressSink::default()).await;
+            built.map_err(|err| build_halt(image, &err))
         }
-        ImageRef::Engine(reference) => {
-            if !ctx.engine.has_image(reference).await? {
-                ctx.engine.pull_image(reference).await.map_err(|e| {
-                    Halt::check(
-                        format!("image `{reference}` on the engine or pullable"),
-                        format!("not on the engine, and the pull failed: {}", e.message),
-                    )
-                })?;
-            }
-            Ok(reference.clone())
-        }
+        ImageRef::Engine(reference) => engine_image(ctx, reference).await,
     }
 }

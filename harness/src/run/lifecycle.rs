@@ -154,12 +154,13 @@ async fn run_steps(
         };
         if let Err(Halt::Check { diagnosis, .. }) = &mut result {
             diagnosis.extend(limits::limits_hit(ctx, scope, scenario).await);
+            super::release::explain(ctx, scope, &planned.step, diagnosis).await;
         }
         let blocked = matches!(&result, Err(Halt::Check { .. }))
             && planned.step.container().is_some_and(|c| unavailable.contains_key(c));
         let failure = result.err().map(|mut halt| {
             if let Halt::Check { diagnosis, .. } = &mut halt
-                && matches!(planned.step, Step::Http(_) | Step::Exec(_) | Step::Logs(_))
+                && matches!(planned.step, Step::Http(_) | Step::Exec(_) | Step::Logs(_) | Step::File(_))
             {
                 diagnosis.extend(scope.take_recreation_losses());
             }
@@ -190,7 +191,7 @@ async fn run_steps(
     lock(progress).current = None;
 }
 
-async fn container_config(
+pub(super) async fn container_config(
     engine: &Engine,
     scope: &Scope,
     container: &PlannedContainer,

@@ -3,6 +3,7 @@
 //! built once per run ([`images::ImageCache`]).
 
 pub mod cancel;
+mod contents;
 mod finish;
 pub mod guard;
 pub mod http_answer;
@@ -14,6 +15,7 @@ pub mod limits;
 pub mod policy;
 pub mod ready;
 pub mod relay;
+pub mod release;
 pub mod scope;
 pub mod steps;
 

@@ -31,6 +31,10 @@ struct ScopeState {
     network: Option<String>,
     volumes: Vec<String>,
     containers: HashMap<String, LiveContainer>,
+    /// Containers created from an image and never started, to read its files, by image.
+    unstarted: HashMap<String, String>,
+    /// What the release steps did that a later failure may need to be told, by container.
+    release: super::release::ReleaseLedger,
 }
 
 /// One scenario's resources and the names they get.
@@ -134,6 +138,32 @@ impl Scope {
         Ok(id)
     }
 
+    /// A container of `image` that is never started, made once per scenario and image: its filesystem is
+    /// the image's, for the archive API to read (`file: { image: ... }`). It carries the scenario's labels,
+    /// so that cleanup, the sweep and `seatrial clean` find it.
+    pub async fn unstarted_container(&self, image: &str) -> Result<String, EngineError> {
+        if let Some(id) = self.state().unstarted.get(image) {
+            return Ok(id.clone());
+        }
+        // `_` is in no slug, so no container or volume of the scenario can have these names.
+        let name = format!("{}-{}_image-{}", self.prefix, slug(image, 40), short_hash(image));
+        self.refuse_if_interrupted(&name)?;
+        let mut volumes = Vec::new();
+        for target in self.engine.image_volumes(image).await? {
+            let hash = short_hash(&format!("{image}\n{target}"));
+            let volume = format!("{}-{}_image-{}_{hash}", self.prefix, slug(image, 30), slug(&target, 30));
+            volumes.push((self.create_volume_named(volume).await?, target));
+        }
+        let id = self.engine.create_unstarted_container(&name, image, self.labels.clone(), &volumes).await?;
+        self.state().unstarted.insert(image.to_owned(), id.clone());
+        Ok(id)
+    }
+
+    /// The release steps' record, to change or read under the scope's lock.
+    pub fn with_release<T>(&self, f: impl FnOnce(&mut super::release::ReleaseLedger) -> T) -> T {
+        f(&mut self.state().release)
+    }
+
     /// Removes a container and forgets it (for `recreate`).
     pub async fn remove_container(&self, key: &str) -> Result<Option<LiveContainer>, EngineError> {
         let Some(live) = self.container(key) else { return Ok(None) };
@@ -207,12 +237,14 @@ impl Scope {
     /// after, so a graceful stop would buy nothing and cost the whole grace period for every PID 1 that
     /// ignores SIGTERM (a shell, `sleep`, busybox `httpd`). After an interruption nothing waits.
     pub async fn cleanup(&self) -> Result<(), EngineError> {
-        let (containers, network, volumes) = {
+        let (containers, network, volumes, unstarted) = {
             let mut state = self.state();
+            let unstarted: Vec<String> = state.unstarted.drain().map(|(_, id)| id).collect();
             (
                 state.containers.drain().map(|(_, c)| c).collect::<Vec<_>>(),
                 state.network.take(),
                 std::mem::take(&mut state.volumes),
+                unstarted,
             )
         };
         let interrupted = self.cancellation.is_cancelled();
@@ -226,7 +258,12 @@ impl Scope {
             }
             self.engine.remove_container(&live.id).await
         });
-        for result in futures_util::future::join_all(removals).await {
+        let unstarted = unstarted.iter().map(|id| self.engine.remove_container(id));
+        for result in futures_util::future::join_all(removals)
+            .await
+            .into_iter()
+            .chain(futures_util::future::join_all(unstarted).await)
+        {
             if let Err(e) = result {
                 first_error.get_or_insert(e);
             }

@@ -24,11 +24,11 @@ pub(super) fn mismatches_to_halt(mismatches: Vec<Mismatch>, diagnosis: Vec<Strin
     Err(Halt::Check { expected, actual, diagnosis, evidence: None })
 }
 
-fn planned<'a>(scenario: &'a PlannedScenario, name: &str) -> Option<&'a PlannedContainer> {
+pub(super) fn planned<'a>(scenario: &'a PlannedScenario, name: &str) -> Option<&'a PlannedContainer> {
     scenario.containers.iter().find(|c| c.name == name)
 }
 
-fn id_of(scope: &Scope, name: &str) -> Result<String, Halt> {
+pub(super) fn id_of(scope: &Scope, name: &str) -> Result<String, Halt> {
     scope
         .container(name)
         .map(|c| c.id)
@@ -44,7 +44,7 @@ pub async fn start_and_wait(ctx: &RunContext, scope: &Scope, container: &Planned
     wait_after_lifecycle(ctx, scope, container, 0).await
 }
 
-async fn wait_after_lifecycle(
+pub(super) async fn wait_after_lifecycle(
     ctx: &RunContext,
     scope: &Scope,
     container: &PlannedContainer,
@@ -152,6 +152,14 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
             tokio::time::sleep(*duration).await;
             Ok(())
         }
+        Step::Image(image) => super::contents::image_step(ctx, scope, image).await,
+        Step::File(file) => super::contents::file_step(ctx, scope, file).await,
+        Step::Replace { container, image } => super::release::replace(ctx, scope, scenario, container, image).await,
+        Step::Kill { container, signal, within } => super::release::kill(ctx, scope, container, signal, *within).await,
+        Step::Pause(container) => super::release::pause(ctx, scope, container).await,
+        Step::Unpause(container) => super::release::unpause(ctx, scope, container).await,
+        Step::Disconnect(container) => super::release::disconnect(ctx, scope, container).await,
+        Step::Connect(container) => super::release::connect(ctx, scope, container).await,
     }
 }
 
@@ -215,7 +223,13 @@ async fn exited_during_exec(
 /// stop signal, then its grace period, so that it saves its state (a database checkpoints, a cache
 /// writes its dump) before it goes. Removing it with force would SIGKILL it on the spot. A container
 /// that had to be killed at the end of the grace period is recorded, for the check its lost state fails.
-async fn stop_for_recreate(ctx: &RunContext, scope: &Scope, name: &str, id: &str, grace: Duration) -> Result<(), Halt> {
+pub(super) async fn stop_for_recreate(
+    ctx: &RunContext,
+    scope: &Scope,
+    name: &str,
+    id: &str,
+    grace: Duration,
+) -> Result<(), Halt> {
     let before = scope.refresh(name).await?;
     if !before.running {
         return Ok(());

@@ -7,6 +7,8 @@ pub mod error;
 pub mod interpolate;
 pub mod messages;
 pub mod model;
+mod model_checks;
+mod model_release;
 pub mod paths;
 pub mod plan;
 pub mod signal;

@@ -8,6 +8,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 
 use super::dialect::{BuildForm, EnvVars, OWN_MESSAGE, OneOrMany, PortSpec, StopForm, Words};
+pub use super::model_checks::*;
+pub use super::model_release::*;
 
 /// A whole scenario file: images to build and the scenarios that use them.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -194,6 +196,26 @@ pub enum StepSpec {
     Stop(Spanned<StopForm>),
     /// Waits this long, e.g. `500ms`.
     Sleep(Spanned<DurationText>),
+    /// Checks an image's configuration (user, workdir, exposed ports, env, entrypoint, cmd, labels, volumes,
+    /// healthcheck, size), read from the engine without running it.
+    Image(ImageStepSpec),
+    /// Checks a file or folder of a container or an image (existence, type, mode, owner, content), read
+    /// through the engine's archive API: no shell needed.
+    File(FileStepSpec),
+    /// Stops a container gracefully and runs it again from another image, with the same volumes (an upgrade).
+    Replace(ReplaceStepSpec),
+    /// Kills a running container with a signal (default `KILL`): a crash; it is stopped afterwards.
+    Kill(KillStepSpec),
+    /// Freezes every process of the named container (`docker pause`): it holds its connections and answers
+    /// nothing until `unpause`.
+    Pause(Spanned<String>),
+    /// Thaws the named paused container.
+    Unpause(Spanned<String>),
+    /// Takes the named container off the scenario's network: the others cannot reach it, nor it them, and
+    /// its published ports go away, until `connect`.
+    Disconnect(Spanned<String>),
+    /// Puts the named disconnected container back on the scenario's network, under its name.
+    Connect(Spanned<String>),
 }
 
 /// An HTTP request and its expectations.
@@ -629,11 +651,11 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for SpannedKeyMap<V> {
 
 /// YAML reads `1000` and `60` as numbers; where a string is meant (`user: 1000`, `[sleep, 60]`), the
 /// files take them as text, and so must the schema.
-fn word(_: &mut SchemaGenerator) -> Schema {
+pub(crate) fn word(_: &mut SchemaGenerator) -> Schema {
     schemars::json_schema!({ "type": ["string", "number"] })
 }
 
-fn list_of_words(generator: &mut SchemaGenerator) -> Schema {
+pub(crate) fn list_of_words(generator: &mut SchemaGenerator) -> Schema {
     schemars::json_schema!({ "type": "array", "items": word(generator) })
 }
 
@@ -837,7 +859,8 @@ impl JsonSchema for StepEntry {
         schema.insert(
             "description".into(),
             "One step: exactly one step kind (`http`, `exec`, `logs`, `restart`, `recreate`, `start`, `stop`, \
-             `sleep`), optionally with `name`, `points`, `feedback` and `hidden`."
+             `sleep`, `image`, `file`, `replace`, `kill`, `pause`, `unpause`, `disconnect`, `connect`), optionally \
+             with `name`, `points`, `feedback` and `hidden`."
                 .into(),
         );
         schema

@@ -27,20 +27,7 @@ impl Planner<'_> {
         if !name.chars().all(host_name_char) || name.starts_with(['-', '.']) || name.len() > 63 {
             self.warn(loc(spec), ScenarioErrorKind::NotAHostName { name: name.to_owned() });
         }
-        let image_text = self.var(&c.image.value, loc(&c.image));
-        let image = match images.get(&image_text) {
-            Some(built) => ImageRef::Built(built.clone()),
-            None => {
-                let known: Vec<String> = images.keys().cloned().collect();
-                let looks_like_a_local_name = !image_text.contains([':', '/', '@']);
-                if image_text.trim().is_empty() {
-                    self.error(loc(&c.image), ScenarioErrorKind::Invalid("the image name is empty".into()));
-                } else if looks_like_a_local_name && did_you_mean(&image_text, &known).is_some() {
-                    self.error(loc(&c.image), ScenarioErrorKind::UnknownImage { name: image_text.clone(), known });
-                }
-                ImageRef::Engine(image_text)
-            }
-        };
+        let image = self.image_ref(&c.image, images);
         let mut ports = Vec::new();
         for port in &c.ports {
             let number = port.value.container;
@@ -89,6 +76,29 @@ impl Planner<'_> {
             ready,
             stop_signal,
             stop_grace_period,
+        }
+    }
+
+    /// The image a name stands for: one of `images:`, or an engine reference. A plain name close to one in
+    /// `images:` is refused as a typo (`ap:latest` names an engine image `ap`).
+    pub(super) fn image_ref(
+        &mut self,
+        written: &Spanned<String>,
+        images: &HashMap<String, Arc<PlannedImage>>,
+    ) -> ImageRef {
+        let image_text = self.var(&written.value, loc(written));
+        match images.get(&image_text) {
+            Some(built) => ImageRef::Built(built.clone()),
+            None => {
+                let known: Vec<String> = images.keys().cloned().collect();
+                let looks_like_a_local_name = !image_text.contains([':', '/', '@']);
+                if image_text.trim().is_empty() {
+                    self.error(loc(written), ScenarioErrorKind::Invalid("the image name is empty".into()));
+                } else if looks_like_a_local_name && did_you_mean(&image_text, &known).is_some() {
+                    self.error(loc(written), ScenarioErrorKind::UnknownImage { name: image_text.clone(), known });
+                }
+                ImageRef::Engine(image_text)
+            }
         }
     }
 

@@ -85,6 +85,8 @@ pub fn plan_file(
         errors,
         host_ports_noted: false,
         submission: env.submission,
+        images: HashMap::new(),
+        tracked: super::release::Tracked::default(),
     };
     planner.file(file)
 }
@@ -106,6 +108,11 @@ pub(super) struct Planner<'a> {
     /// Whether the warning that host ports in `ports:` are not used was given (once per file).
     pub(super) host_ports_noted: bool,
     submission: SubmissionVars,
+    /// The file's `images:`, planned: steps name them too (`image: { of: app }`, `replace`).
+    pub(super) images: HashMap<String, Arc<PlannedImage>>,
+    /// What the release steps did so far in the scenario being planned: paused and disconnected
+    /// containers, and the image each container runs.
+    pub(super) tracked: super::release::Tracked,
 }
 
 pub(super) fn loc<T>(spanned: &Spanned<T>) -> Option<Loc> {
@@ -258,6 +265,7 @@ impl Planner<'_> {
                 images.insert(name.clone(), Arc::new(image));
             }
         }
+        self.images = images.clone();
         let stem = self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let mut seen = HashSet::new();
         let mut scenarios = Vec::new();
@@ -271,8 +279,13 @@ impl Planner<'_> {
             scenarios.push(self.scenario(&stem, name, spec, &images));
         }
         for (name, _) in &file.images.0 {
-            let used =
-                file.scenarios.iter().any(|s| s.value.containers.values().any(|c| c.value.image.value == name.value));
+            let used = file.scenarios.iter().any(|s| {
+                s.value.containers.values().any(|c| c.value.image.value == name.value)
+                    || s.value
+                        .steps
+                        .iter()
+                        .any(|step| step.value.kind.as_ref().and_then(image_named_by) == Some(name.value.as_str()))
+            });
             if !used {
                 self.warn(loc(name), ScenarioErrorKind::UnusedImage(name.value.clone()));
             }
@@ -372,6 +385,7 @@ impl Planner<'_> {
             s.containers.iter().map(|(cname, c)| self.container(cname, c, images)).collect();
         let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
         let mut running: HashSet<String> = names.iter().cloned().collect();
+        self.tracked = super::release::Tracked::new(&containers);
         let mut steps = Vec::new();
         for (index, step) in s.steps.iter().enumerate() {
             self.saves.at_step(index);

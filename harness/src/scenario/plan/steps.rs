@@ -23,8 +23,11 @@ impl Planner<'_> {
         None
     }
 
-    /// Steps that talk to a container need it running at that point of the scenario.
+    /// Steps that talk to a container need it running at that point of the scenario (and not paused).
     pub(super) fn require_running(&mut self, name: &str, at: Option<Loc>, running: &HashSet<String>, what: &str) {
+        if self.refuse_paused_or_cut(name, at, what) {
+            return;
+        }
         if !running.contains(name) {
             self.error(
                 at,
@@ -48,7 +51,8 @@ impl Planner<'_> {
                 at,
                 ScenarioErrorKind::Invalid(
                     "this step names no step kind: give one of `http`, `exec`, `logs`, `restart`, `recreate`, \
-                     `start`, `stop`, `sleep`"
+                     `start`, `stop`, `sleep`, `image`, `file`, `replace`, `kill`, `pause`, `unpause`, `disconnect`, \
+                     `connect`"
                         .into(),
                 ),
             );
@@ -98,15 +102,15 @@ impl Planner<'_> {
                         Step::Restart(c)
                     }
                     StepSpec::Recreate(_) => {
+                        self.lifecycle_done(&c, c_at, "recreate");
                         running.insert(c.clone());
                         Step::Recreate(c)
                     }
                     _ => {
                         if running.contains(&c) {
-                            self.error(
-                                c_at,
-                                ScenarioErrorKind::Invalid(format!("`{c}` is already running at this step")),
-                            );
+                            self.already_running(&c, c_at);
+                        } else {
+                            self.refuse_paused_or_cut(&c, c_at, "start");
                         }
                         running.insert(c.clone());
                         Step::Start(c)
@@ -125,9 +129,18 @@ impl Planner<'_> {
                         ScenarioErrorKind::Invalid(format!("`{container}` is already stopped at this step")),
                     );
                 }
+                self.lifecycle_done(&container, c_at, "stop");
                 Step::Stop { container, within: self.duration(&within, DEFAULT_STOP_WITHIN) }
             }
             StepSpec::Sleep(d) => Step::Sleep(self.duration(&Some(d.clone()), Duration::ZERO)),
+            StepSpec::Image(_)
+            | StepSpec::File(_)
+            | StepSpec::Replace(_)
+            | StepSpec::Kill(_)
+            | StepSpec::Pause(_)
+            | StepSpec::Unpause(_)
+            | StepSpec::Disconnect(_)
+            | StepSpec::Connect(_) => self.release_step(kind, names, running, at)?,
         };
         let g = &spec.value.grading;
         let name = match &g.name {

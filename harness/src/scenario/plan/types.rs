@@ -48,6 +48,16 @@ pub enum ImageRef {
     Engine(String),
 }
 
+impl ImageRef {
+    /// The image as the file names it: its name in `images:`, or the engine reference.
+    pub fn name(&self) -> &str {
+        match self {
+            ImageRef::Built(image) => &image.name,
+            ImageRef::Engine(reference) => reference,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mount {
     /// A named volume private to the scenario.
@@ -270,8 +280,28 @@ pub enum Step {
     Restart(String),
     Recreate(String),
     Start(String),
-    Stop { container: String, within: Duration },
+    Stop {
+        container: String,
+        within: Duration,
+    },
     Sleep(Duration),
+    Image(super::ImageStep),
+    File(super::FileStep),
+    /// Runs the container's definition from another image, on the same volumes.
+    Replace {
+        container: String,
+        image: ImageRef,
+    },
+    /// `signal`: `SIGKILL` or a number, as the engine takes it.
+    Kill {
+        container: String,
+        signal: String,
+        within: Duration,
+    },
+    Pause(String),
+    Unpause(String),
+    Disconnect(String),
+    Connect(String),
 }
 
 impl Step {
@@ -286,6 +316,14 @@ impl Step {
             Step::Start(_) => "start",
             Step::Stop { .. } => "stop",
             Step::Sleep(_) => "sleep",
+            Step::Image(_) => "image",
+            Step::File(_) => "file",
+            Step::Replace { .. } => "replace",
+            Step::Kill { .. } => "kill",
+            Step::Pause(_) => "pause",
+            Step::Unpause(_) => "unpause",
+            Step::Disconnect(_) => "disconnect",
+            Step::Connect(_) => "connect",
         }
     }
 
@@ -297,6 +335,10 @@ impl Step {
             Step::Logs(l) => Some(&l.container),
             Step::Restart(c) | Step::Recreate(c) | Step::Start(c) | Step::Stop { container: c, .. } => Some(c),
             Step::Sleep(_) => None,
+            Step::Image(i) => i.container(),
+            Step::File(f) => f.container(),
+            Step::Replace { container: c, .. } | Step::Kill { container: c, .. } => Some(c),
+            Step::Pause(c) | Step::Unpause(c) | Step::Disconnect(c) | Step::Connect(c) => Some(c),
         }
     }
 
@@ -314,6 +356,14 @@ impl Step {
             Step::Start(c) => format!("start {c}"),
             Step::Stop { container, within } => format!("stop {container} within {within:?}"),
             Step::Sleep(d) => format!("sleep {d:?}"),
+            Step::Image(i) => format!("image {}", i.shown),
+            Step::File(f) => format!("file {}:{}", f.shown, f.path),
+            Step::Replace { container, image } => format!("replace {container} with {}", image.name()),
+            Step::Kill { container, signal, .. } => format!("kill {container} with {signal}"),
+            Step::Pause(c) => format!("pause {c}"),
+            Step::Unpause(c) => format!("unpause {c}"),
+            Step::Disconnect(c) => format!("disconnect {c}"),
+            Step::Connect(c) => format!("connect {c}"),
         }
     }
 }
