@@ -155,7 +155,7 @@ async fn resolve_image(ctx: &RunContext, test_name: &str, container: &PlannedCon
                 let tail = tail[tail.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
                 let mut diagnosis = Vec::new();
                 if let Some(step) = err.failed_step() {
-                    diagnosis.push(format!("the build failed at `{step}`"));
+                    diagnosis.push(format!("the build failed at {step}"));
                 }
                 diagnosis.extend(err.hint());
                 if let BuildError::Failed { message, .. } = &*err {
