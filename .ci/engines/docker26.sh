@@ -96,6 +96,7 @@ down() {
   forward_rules del "$BRIDGE_CIDR" "$POOL"
   remove_cgroup "$CGROUP_PARENT"
   rm -rf "$EXEC_ROOT" "$DIR"
+  rmdir --ignore-fail-on-non-empty "$ENGINES_DIR" 2>/dev/null || true
   check_nothing_left
   say "down in $((SECONDS - started))s, nothing left"
 }

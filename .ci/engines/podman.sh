@@ -71,8 +71,10 @@ up() {
   fi
   configure
   export CONTAINERS_CONF=$DIR/containers.conf CONTAINERS_STORAGE_CONF=$DIR/storage.conf
-  nohup podman --cgroup-manager cgroupfs system service --time=0 "unix://$SOCKET" \
-    >"$DIR/service.log" 2>&1 </dev/null &
+  # Started in its own folder: Debian's conmon 2.1.6 writes a container's `oom` file into the service's
+  # working directory (where Podman 4.3 never reads it), which must not be the checkout.
+  (cd "$DIR" && exec nohup podman --cgroup-manager cgroupfs system service --time=0 "unix://$SOCKET" \
+    >"$DIR/service.log" 2>&1 </dev/null) &
   echo $! >"$DIR/service.pid"
   export DOCKER_HOST=unix://$SOCKET
   wait_for "podman answering on $SOCKET (log: $DIR/service.log)" 60 docker version
@@ -103,6 +105,7 @@ down() {
   remove_netavark_leftovers
   remove_cgroup libpod_parent
   rm -rf "$RUN" "$DIR"
+  rmdir --ignore-fail-on-non-empty "$ENGINES_DIR" 2>/dev/null || true
   check_nothing_left
   say "down in $((SECONDS - started))s, nothing left"
 }
@@ -115,9 +118,9 @@ remove_netavark_leftovers() {
   local table chain
   for table in filter nat; do
     iptables -t "$table" -S 2>/dev/null | grep -E '^-A .*NETAVARK' | while read -r rule; do
-      # shellcheck disable=SC2086 # a rule as iptables printed it, split into its words
-      iptables -t "$table" ${rule/-A/-D} 2>/dev/null || true
-    done
+      # The rule as iptables printed it, quoted comments and all ("netavark firewall plugin rules").
+      eval "iptables -t $table ${rule/-A/-D}" 2>/dev/null || true
+    done || true
     for chain in $(iptables -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /NETAVARK/ { print $2 }'); do
       iptables -t "$table" -F "$chain" 2>/dev/null || true
     done

@@ -9,6 +9,10 @@ use std::process::Command;
 
 use support::{leftovers, require_engine, seatrial, spawn_run, validate_junit, wait_for_containers, workspace};
 
+/// Held (shared) by every test that starts a seatrial run, and alone by the one that leaves a killed run
+/// for `clean` to find.
+static RUNS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// libtest prints each failure as `---- name ----` followed by its message.
 fn failure_sections(stdout: &str) -> Vec<(String, String)> {
     let mut sections = Vec::new();
@@ -47,6 +51,7 @@ fn regex_escape(text: &str) -> String {
 #[test]
 fn failing_scenarios_fail_at_the_right_step_with_the_right_message() {
     require_engine();
+    let _run = RUNS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let report = tempfile::tempdir().expect("a temporary folder");
     let junit = report.path().join("junit.xml");
     let json = report.path().join("run.json");
@@ -150,6 +155,7 @@ scenarios:
 #[test]
 fn ctrl_c_removes_everything_and_reports_the_scenario_as_interrupted() {
     require_engine();
+    let _run = RUNS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("a temporary folder");
     let scenario = write_scenario(dir.path(), LONG_SCENARIO);
     let junit = dir.path().join("junit.xml");
@@ -168,6 +174,8 @@ fn ctrl_c_removes_everything_and_reports_the_scenario_as_interrupted() {
 #[test]
 fn a_killed_run_is_swept_by_clean() {
     require_engine();
+    // Alone: every run starts by sweeping dead runs, and would sweep this one before `clean` does.
+    let _alone = RUNS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("a temporary folder");
     let scenario = write_scenario(dir.path(), LONG_SCENARIO);
     let mut child = spawn_run(&scenario, &dir.path().join("junit.xml"), &[]);
@@ -187,6 +195,7 @@ fn a_killed_run_is_swept_by_clean() {
 #[test]
 fn keep_leaves_a_failed_scenario_and_says_how_to_reach_it() {
     require_engine();
+    let _run = RUNS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("a temporary folder");
     let scenario = write_scenario(
         dir.path(),
@@ -227,6 +236,7 @@ scenarios:
 #[test]
 fn readiness_waits_for_slow_starters_and_gives_up_on_hopeless_servers() {
     require_engine();
+    let _run = RUNS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("a temporary folder");
     let scenario = support::write_scenario(
         dir.path(),
@@ -321,6 +331,7 @@ scenarios:
 #[test]
 fn a_program_that_cannot_run_is_explained_from_the_file() {
     require_engine();
+    let _run = RUNS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("a temporary folder");
     for (name, script, chmod) in [
         ("crlf", "#!/bin/sh\r\necho started\r\n", "RUN chmod +x /start.sh\n"),
