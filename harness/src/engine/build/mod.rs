@@ -299,6 +299,18 @@ pub fn syntax_frontend(dockerfile: &Path) -> Option<String> {
     None
 }
 
+/// Whether BuildKit failed because it could not fetch the frontend image of the Dockerfile's `# syntax=`
+/// line. Docker 20.10 says `... frontend gateway.v0 ...`; Docker 23+ says `failed to resolve source
+/// metadata for docker.io/docker/dockerfile:1: ...` before any instruction runs.
+fn frontend_unavailable(message: &str, request: &BuildRequest) -> bool {
+    if message.contains("frontend gateway.v0") {
+        return true;
+    }
+    let Some(frontend) = syntax_frontend(&request.context.join(&request.dockerfile)) else { return false };
+    let repository = frontend.split(['@', ':']).next().unwrap_or(&frontend);
+    message.contains("failed to resolve source metadata for") && !repository.is_empty() && message.contains(repository)
+}
+
 /// BuildKit's words for a frontend it could not resolve, cut to the part that names the cause.
 fn frontend_failure(message: &str) -> String {
     let lower = message.to_ascii_lowercase();
@@ -332,7 +344,7 @@ impl Engine {
                 // A `# syntax=` line names a frontend image that BuildKit must pull; with no registry the
                 // legacy builder, which reads the line as a comment, may still build the Dockerfile. If it
                 // cannot, its error (often a parse error far from the cause) is told after the real cause.
-                Err(BuildError::Failed { message, .. }) if message.contains("frontend gateway.v0") => {
+                Err(BuildError::Failed { message, .. }) if frontend_unavailable(&message, request) => {
                     frontend_refused = Some(message);
                 }
                 other => return other,
@@ -434,6 +446,28 @@ mod tests {
             assert_eq!(common_words(message), "`app.py` is not in the build context", "{message}");
         }
         assert_eq!(common_words("no space left on device"), "no space left on device");
+    }
+
+    #[test]
+    fn an_unfetchable_frontend_is_told_in_each_docker_s_words() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "# syntax=docker/dockerfile:1\nFROM x\n").unwrap();
+        let request = BuildRequest {
+            context: dir.path().to_path_buf(),
+            dockerfile: "Dockerfile".into(),
+            args: Vec::new(),
+            target: None,
+            tag: "t".into(),
+            labels: HashMap::new(),
+            progress: BuildProgressSink::default(),
+        };
+        let docker_26 = "failed to resolve source metadata for docker.io/docker/dockerfile:1: failed to do request: \
+                         Head \"https://registry-1.docker.io/v2/docker/dockerfile/manifests/1\": dial tcp: lookup \
+                         registry-1.docker.io: no such host";
+        assert!(frontend_unavailable(docker_26, &request));
+        assert!(frontend_unavailable("failed to solve with frontend gateway.v0: rpc error", &request));
+        assert!(!frontend_unavailable("failed to resolve source metadata for docker.io/library/python:3", &request));
+        assert_eq!(frontend_failure(docker_26), "no registry answers");
     }
 
     #[test]
