@@ -73,7 +73,10 @@ up() {
   export CONTAINERS_CONF=$DIR/containers.conf CONTAINERS_STORAGE_CONF=$DIR/storage.conf
   # Started in its own folder: Debian's conmon 2.1.6 writes a container's `oom` file into the service's
   # working directory (where Podman 4.3 never reads it), which must not be the checkout.
-  (cd "$DIR" && exec nohup podman --cgroup-manager cgroupfs system service --time=0 "unix://$SOCKET" \
+  # TMPDIR: buildah puts each RUN's bundle (and build contexts) there; in our folder, so that `down` can
+  # find the RUN containers of a build nobody waits for any more (Podman does not cancel it).
+  mkdir -p "$DIR/tmp"
+  (cd "$DIR" && TMPDIR=$DIR/tmp exec nohup podman --cgroup-manager cgroupfs system service --time=0 "unix://$SOCKET" \
     >"$DIR/service.log" 2>&1 </dev/null) &
   echo $! >"$DIR/service.pid"
   export DOCKER_HOST=unix://$SOCKET
@@ -93,6 +96,13 @@ down() {
     timeout 60 podman network prune -f >/dev/null 2>&1 || true
   fi
   stop_pid "$DIR/service.pid" 10
+  # A build whose client went away runs on in buildah's RUN container (Podman 4.3 does not cancel it),
+  # outside conmon and the service: found by its bundle in our TMPDIR, ended with runc by its id.
+  runc list 2>/dev/null | awk -v d="$DIR/" 'index($4, d) == 1 { print $1 }' | while read -r id; do
+    say "ending buildah's RUN container $id"
+    runc kill "$id" KILL 2>/dev/null || true
+    runc delete -f "$id" 2>/dev/null || true
+  done
   # conmon outlives every exec by 300 s, and a killed service leaves its containers' conmon behind.
   kill_pids_mentioning "$RUN/"
   kill_pids_mentioning "$DIR/"
@@ -133,6 +143,7 @@ remove_netavark_leftovers() {
 check_nothing_left() {
   local left=()
   [ -n "$(pids_mentioning "$RUN/")" ] && left+=("processes")
+  runc list 2>/dev/null | grep -qF " $DIR/" && left+=("buildah RUN containers")
   ip -o -4 addr show | grep -q ' 10\.214\.' && left+=("a link with an address of 10.214/16")
   iptables-save 2>/dev/null | grep -q NETAVARK && left+=("netavark firewall rules")
   grep -qE " ($RUN|$DIR)[ /]" /proc/self/mountinfo && left+=("mounts")
