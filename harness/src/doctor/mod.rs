@@ -216,16 +216,43 @@ async fn report_limits(report: &mut Report, engine: &Engine, run: &RunId) {
             };
             report.issues.push(not_enforced(&why));
         }
-        Err(probe) => match &engine.identity.limits {
-            Limits::Enforced => {
-                report.found("limits", format!("enforced, as the engine's info says (not probed: {probe})"));
+        Err(probe) => {
+            let not_probed = match &probe {
+                Probe::NoImage(why) => why.clone(),
+                Probe::Failed(_) => "the probe container did not run".to_owned(),
+            };
+            match &engine.identity.limits {
+                Limits::Enforced => {
+                    report.found("limits", format!("enforced, as the engine's info says (not probed: {not_probed})"));
+                }
+                Limits::NotEnforced { why } => {
+                    report
+                        .found("limits", format!("NOT enforced, as the engine's info says (not probed: {not_probed})"));
+                    report.issues.push(not_enforced(why));
+                }
             }
-            Limits::NotEnforced { why } => {
-                report.found("limits", format!("NOT enforced, as the engine's info says (not probed: {probe})"));
-                report.issues.push(not_enforced(why));
+            // Every scenario's containers are made as the probe's was: if it cannot run, none can.
+            if let Probe::Failed(why) = probe {
+                report.issue(
+                    Severity::Problem,
+                    format!("a container made as seatrial makes them could not run: {why}"),
+                    format!(
+                        "the engine's own words above say why (`docker run --rm {PROBE_IMAGE} true` shows the same); \
+                         rootless Podman needs /dev/net/tun usable by its user and a working slirp4netns"
+                    ),
+                );
             }
-        },
+        }
     }
+}
+
+/// Why the limits were not probed.
+#[derive(Debug)]
+enum Probe {
+    /// The probe image is not on the engine: nothing is wrong with the engine.
+    NoImage(String),
+    /// The engine could not make or run the container.
+    Failed(String),
 }
 
 /// The limits a probe container saw in its own cgroup (v2 or v1 paths).
@@ -238,9 +265,10 @@ struct LimitsSeen {
 const PROBE_SCRIPT: &str = "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max; \
                             cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
 
-async fn probe_limits(engine: &Engine, run: &RunId) -> Result<LimitsSeen, String> {
-    if !engine.has_image(PROBE_IMAGE).await.map_err(|e| e.to_string())? {
-        return Err(format!("{PROBE_IMAGE} is not on the engine; fixtures/base-images/make-base-images.sh makes it"));
+async fn probe_limits(engine: &Engine, run: &RunId) -> Result<LimitsSeen, Probe> {
+    if !engine.has_image(PROBE_IMAGE).await.map_err(|e| Probe::Failed(e.to_string()))? {
+        let why = format!("{PROBE_IMAGE} is not on the engine; fixtures/base-images/make-base-images.sh makes it");
+        return Err(Probe::NoImage(why));
     }
     let config = ContainerConfig {
         name: format!("seatrial-{}-doctor", run.id),
@@ -258,8 +286,8 @@ async fn probe_limits(engine: &Engine, run: &RunId) -> Result<LimitsSeen, String
         stop_signal: None,
         stop_timeout: None,
     };
-    let id = engine.create_container(&config).await.map_err(|e| e.to_string())?;
-    let seen = read_probe(engine, &id).await;
+    let id = engine.create_container(&config).await.map_err(|e| Probe::Failed(e.to_string()))?;
+    let seen = read_probe(engine, &id).await.map_err(Probe::Failed);
     // Removed whatever the probe gave; the session's sweep catches it if this fails.
     let _ = engine.remove_container(&id).await;
     seen

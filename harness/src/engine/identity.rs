@@ -79,10 +79,14 @@ pub struct Identity {
 pub struct EngineAnswers {
     /// `/_ping`'s `Builder-Version` header, when it sent a non-empty one.
     pub ping_builder_version: Option<String>,
-    /// Whether `/_ping` carried Podman's `Libpod-Api-Version` header.
-    pub ping_libpod: bool,
+    /// `/_ping`'s `Libpod-Api-Version` header: Podman, and the version its own API takes.
+    pub ping_libpod: Option<String>,
     pub version: Value,
     pub info: Value,
+    /// Podman's own `/libpod/info`, `Null` elsewhere: its compatible `/info` says nothing of rootless
+    /// (measured: rootless Podman 4.3 on cgroup v1 lists no `name=rootless` and reports memory and pids
+    /// limits as supported), its own says `host.security.rootless`.
+    pub libpod_info: Value,
 }
 
 impl Identity {
@@ -95,7 +99,7 @@ impl Identity {
             .and_then(Value::as_array)
             .map(|all| all.iter().map(|c| text(c, "Name")).collect())
             .unwrap_or_default();
-        let product = if answers.ping_libpod || components.iter().any(|c| c.starts_with("Podman")) {
+        let product = if answers.ping_libpod.is_some() || components.iter().any(|c| c.starts_with("Podman")) {
             Product::Podman
         } else if components.is_empty() || components.iter().any(|c| c == "Engine") {
             // Engines before API 1.35 list no components; Docker's own is `Engine`.
@@ -107,9 +111,14 @@ impl Identity {
         let version = text(&answers.version, "Version");
         let engine_api_version = text(&answers.version, "ApiVersion");
         let security = answers.info.get("SecurityOptions").and_then(Value::as_array);
-        let rootless =
-            security.is_some_and(|all| all.iter().any(|o| o.as_str().is_some_and(|o| o.contains("name=rootless"))));
-        let cgroup_version = text(&answers.info, "CgroupVersion");
+        let rootless = security
+            .is_some_and(|all| all.iter().any(|o| o.as_str().is_some_and(|o| o.contains("name=rootless"))))
+            || answers.libpod_info.pointer("/host/security/rootless").and_then(Value::as_bool) == Some(true);
+        let mut cgroup_version = text(&answers.info, "CgroupVersion");
+        if let Some(libpod) = answers.libpod_info.pointer("/host/cgroupVersion").and_then(Value::as_str) {
+            // Podman's own words: `v1`, `v2`.
+            cgroup_version = libpod.trim_start_matches('v').to_owned();
+        }
         let reported = |key: &str| answers.info.get(key).and_then(Value::as_bool);
         let limits = limits_verdict(rootless, &cgroup_version, reported("MemoryLimit"), reported("PidsLimit"));
         let builder = choose_builder(asked, answers.ping_builder_version.as_deref(), &product, &version, api_version);
@@ -205,7 +214,12 @@ pub async fn ask(docker: &bollard::Docker, raw: Option<&RawClient>) -> Result<En
     if let Some(raw) = raw {
         if let Ok(ping) = raw.get("/_ping").await {
             answers.ping_builder_version = ping.header("Builder-Version");
-            answers.ping_libpod = ping.header("Libpod-Api-Version").is_some();
+            answers.ping_libpod = ping.header("Libpod-Api-Version");
+        }
+        if let Some(libpod) = &answers.ping_libpod
+            && let Ok((_, info)) = raw.get_json(&format!("/v{libpod}/libpod/info")).await
+        {
+            answers.libpod_info = info;
         }
         let version = format!("/v{}", docker.client_version());
         if let (Ok((_, v)), Ok((_, i))) =
@@ -235,9 +249,10 @@ mod tests {
         let components: Vec<Value> = components.iter().map(|c| json!({ "Name": c, "Version": "x" })).collect();
         EngineAnswers {
             ping_builder_version: ping.map(str::to_owned),
-            ping_libpod: libpod,
+            ping_libpod: libpod.then(|| "4.3.1".to_owned()),
             version: json!({ "Version": "v", "ApiVersion": "1.45", "Components": components, "Platform": { "Name": "p" } }),
             info,
+            libpod_info: Value::Null,
         }
     }
 
@@ -263,6 +278,14 @@ mod tests {
                                   "CgroupVersion": "1", "MemoryLimit": true, "PidsLimit": true });
         let identity = Identity::from_answers(&answers(&["Podman Engine"], None, true, rootless_v1), "1.41", None);
         assert!(identity.rootless);
+        assert!(matches!(identity.limits, Limits::NotEnforced { .. }), "{:?}", identity.limits);
+        // What rootless Podman 4.3 on this cgroup v1 host answered: nothing in its compatible /info.
+        let compatible = json!({ "SecurityOptions": ["name=seccomp,profile=default"], "CgroupVersion": "1",
+                                 "MemoryLimit": true, "PidsLimit": true });
+        let mut podman = answers(&["Podman Engine"], None, true, compatible);
+        podman.libpod_info = json!({ "host": { "security": { "rootless": true }, "cgroupVersion": "v1" } });
+        let identity = Identity::from_answers(&podman, "1.41", None);
+        assert!(identity.rootless && identity.cgroup_version == "1", "{identity:?}");
         assert!(matches!(identity.limits, Limits::NotEnforced { .. }), "{:?}", identity.limits);
         assert_eq!(limits_verdict(true, "2", Some(true), Some(true)), Limits::Enforced);
         assert_eq!(limits_verdict(false, "1", Some(true), Some(true)), Limits::Enforced);
