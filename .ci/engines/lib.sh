@@ -6,7 +6,21 @@
 ENGINES_DIR=${SEATRIAL_ENGINES_DIR:-/var/tmp/seatrial-engines}
 # Downloaded .debs are kept here between runs only when this is set (CI downloads afresh: ~70 MB, 1-3 s).
 ENGINES_CACHE=${SEATRIAL_ENGINES_CACHE:-}
-DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+# The Debian mirror this machine's apt already uses (its deb822 `.sources` or one-line `sources.list`
+# entry for the main archive, not the security one), so that the scripts reach what apt reaches here.
+this_machines_mirror() {
+  local file
+  for file in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$file" ] || continue
+    awk 'BEGIN { RS = ""; FS = "\n" }
+      /Suites:[^\n]*(bookworm|trixie|stable)([ \n]|$)/ && !/security/ {
+        for (i = 1; i <= NF; i++) if ($i ~ /^URIs:/) { split($i, u, " "); print u[2]; exit } }' "$file"
+  done | head -n 1
+  awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1
+}
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-$(this_machines_mirror | head -n 1)}
 
 say() { printf '%s: %s\n' "${ENGINE_NAME:-engines}" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -15,6 +29,7 @@ die() { say "error: $*"; exit 1; }
 # package lists and cache of our own, so that the machine's apt configuration and state stay as they are.
 fetch_debs() {
   local dest=$1 suite=$2; shift 2
+  [ -n "$DEBIAN_MIRROR" ] || die "no Debian mirror in apt's sources here; set DEBIAN_MIRROR"
   local apt=$dest/apt
   mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$dest/debs"
   echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $DEBIAN_MIRROR $suite main" >"$apt/sources.list"
