@@ -17,8 +17,12 @@ this_machines_mirror() {
       /Suites:[^\n]*(bookworm|trixie|stable)([ \n]|$)/ && !/security/ {
         for (i = 1; i <= NF; i++) if ($i ~ /^URIs:/) { split($i, u, " "); print u[2]; exit } }' "$file"
   done | head -n 1
-  awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
-    /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1
+  local lists=()
+  for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do [ -f "$file" ] && lists+=("$file"); done
+  [ ${#lists[@]} -eq 0 ] ||
+    awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
+      "${lists[@]}" | head -n 1
+  return 0
 }
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-$(this_machines_mirror | head -n 1)}
 

@@ -29,7 +29,11 @@ report() {
 }
 trap report EXIT
 
-eval "$("$script" up)"
+# Captured first, so that a failed `up` stops the suite here (an `eval "$(...)"` would not), and checked,
+# so that the tests can never run against the system daemon by mistake.
+environment=$("$script" up)
+eval "$environment"
+[ -n "${DOCKER_HOST:-}" ] || { echo "engines/$engine: up gave no DOCKER_HOST" >&2; exit 1; }
 phase "up"
 
 cargo build --locked -q --bin seatrial
