@@ -151,11 +151,19 @@ impl Engine {
     pub async fn create_container(&self, config: &ContainerConfig) -> Result<String, EngineError> {
         let port_key = |p: &u16| format!("{p}/tcp");
         let exposed = config.ports.iter().map(port_key).collect::<Vec<_>>();
+        // Podman draws a free host port when the container is made and binds it only when it starts; in
+        // between, a loopback connection's ephemeral port (readiness probes make many, and each lingers
+        // in TIME_WAIT) can take it, and the start fails with `address already in use` (measured: 1 in 13
+        // of the failing set's scenarios). A local Podman is given a port below the ephemeral range,
+        // which no outgoing connection uses; Docker binds the port it draws at once, and keeps drawing.
+        let choose = self.identity.product == super::identity::Product::Podman && self.is_local();
         let bindings = config
             .ports
             .iter()
             .map(|p| {
-                let binding = PortBinding { host_ip: Some("127.0.0.1".to_owned()), host_port: Some(String::new()) };
+                let host_port =
+                    if choose { host_ports::free_below_ephemeral().unwrap_or_default() } else { String::new() };
+                let binding = PortBinding { host_ip: Some("127.0.0.1".to_owned()), host_port: Some(host_port) };
                 (port_key(p), Some(vec![binding]))
             })
             .collect();
@@ -532,6 +540,52 @@ impl Engine {
     }
 }
 
+/// Host ports chosen by seatrial for engines that draw theirs too early (Podman).
+mod host_ports {
+    use std::sync::Mutex;
+
+    /// Ports handed out lately by this process: two containers made at once never get the same one.
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    /// How many ports below the ephemeral range are drawn from.
+    const SPAN: u16 = 12_000;
+
+    /// The first port of the kernel's ephemeral range (`ip_local_port_range`, 32768 by default).
+    fn ephemeral_start() -> u16 {
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|range| range.split_whitespace().next()?.parse().ok())
+            .unwrap_or(32_768)
+    }
+
+    /// A port below the ephemeral range that nothing listens on now (bound and released on 127.0.0.1), as
+    /// the engine's `HostPort`; `None` when none is found in a few hundred tries (the engine then draws).
+    pub fn free_below_ephemeral() -> Option<String> {
+        let top = ephemeral_start();
+        let bottom = top.saturating_sub(SPAN).max(1024);
+        if top <= bottom {
+            return None;
+        }
+        let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A draw that differs between processes and calls, without a random-number crate: the clock's
+        // nanoseconds, the pid and a counter, mixed.
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let mut seed = u64::from(nanos) ^ (u64::from(std::process::id()) << 32) ^ (given.len() as u64) << 16;
+        for _ in 0..400 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let port = bottom + ((seed >> 33) % u64::from(top - bottom)) as u16;
+            if given.contains(&port) || std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+                continue;
+            }
+            if given.len() >= 1024 {
+                given.remove(0);
+            }
+            given.push(port);
+            return Some(port.to_string());
+        }
+        None
+    }
+}
+
 /// Where the last `lines` lines of `log` start (a last line without its newline counts as one).
 fn last_lines_start(log: &[u8], lines: usize) -> usize {
     if lines == 0 {
@@ -582,6 +636,20 @@ mod tests {
         assert_eq!(&log[last_lines_start(log, 0)..], b"");
         let partial = b"a\nb\nwaiting...";
         assert_eq!(&partial[last_lines_start(partial, 2)..], b"b\nwaiting...");
+    }
+
+    #[test]
+    fn chosen_host_ports_are_free_distinct_and_below_the_ephemeral_range() {
+        let ports: Vec<u16> =
+            (0..50).filter_map(|_| host_ports::free_below_ephemeral()).map(|p| p.parse().expect("a number")).collect();
+        assert_eq!(ports.len(), 50, "a port is found every time");
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+        let start: u16 = range.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(32_768);
+        assert!(ports.iter().all(|p| *p < start && *p >= 1024), "{ports:?}");
     }
 
     #[test]
