@@ -1,4 +1,4 @@
-//! The command line: `seatrial run | check | grade | schema | clean`. Parses arguments and hands over to the stages.
+//! The command line: `seatrial run | check | grade | schema | clean | doctor`. Parses arguments and hands over to the stages.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +76,10 @@ pub enum Command {
         /// Print where the time went at the end, per phase, summed over every submission.
         #[arg(long)]
         timings: bool,
+        /// The submissions are trusted: grade them even on an engine that does not enforce container
+        /// limits (rootless on a cgroup v1 host), where a fork bomb or a memory hog is not stopped.
+        #[arg(long)]
+        trusted_submissions: bool,
     },
     /// Print the JSON Schema of scenario files, for editors (yaml-language-server) and validators.
     Schema {
@@ -83,6 +87,9 @@ pub enum Command {
         #[arg(long)]
         report: bool,
     },
+    /// Say which engine answers and what seatrial will do with it (API, builder, storage and free disk,
+    /// whether container limits hold, compose), and how to fix each problem: exit 0 when seatrial can run.
+    Doctor,
     /// Remove what interrupted or killed runs left on the engine.
     Clean {
         /// List what would be removed, remove nothing.
@@ -204,7 +211,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
             &paths,
             &crate::scenario::paths::PathPolicy { project_root: root, bind_roots: Vec::new() },
         ),
-        Command::Grade { assignment, submissions, jobs, out, root, check, timings } => {
+        Command::Grade { assignment, submissions, jobs, out, root, check, timings, trusted_submissions } => {
             crate::grade::grade(&crate::grade::GradeOptions {
                 assignment,
                 submissions,
@@ -213,8 +220,10 @@ pub fn main_with(cli: Cli) -> ExitCode {
                 root,
                 check_only: check,
                 timings,
+                trust: if trusted_submissions { crate::grade::Trust::Trusted } else { crate::grade::Trust::Untrusted },
             })
         }
+        Command::Doctor => crate::doctor::doctor(),
         Command::Schema { report } => {
             match report {
                 true => println!("{}", crate::report::json::schema_json()),

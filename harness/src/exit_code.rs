@@ -11,6 +11,9 @@ pub const SCENARIO_FAILED: u8 = 1;
 pub const INVALID_INPUT: u8 = 2;
 /// No container engine answered, or it stopped answering during the run.
 pub const NO_ENGINE: u8 = 3;
+/// The engine answers but cannot do what was asked as it should: `grade` on an engine that ignores
+/// container limits (without `--trusted-submissions`), or a problem `doctor` found (each with its fix).
+pub const ENGINE_UNFIT: u8 = 4;
 /// Interrupted by SIGINT (128 + 2), after removing everything the run made.
 pub const INTERRUPTED: u8 = 130;
 /// Terminated by SIGTERM (128 + 15), after removing everything the run made.

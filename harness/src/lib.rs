@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod diagnose;
 pub mod dockerfile;
+pub mod doctor;
 pub mod engine;
 pub mod exit_code;
 pub mod grade;

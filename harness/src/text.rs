@@ -196,8 +196,8 @@ mod tests {
     #[test]
     fn markup_is_escaped_outside_code_spans_only() {
         assert_eq!(
-            super::markdown_line("the build failed at `[3/3] COPY app.py .`"),
-            "the build failed at `[3/3] COPY app.py .`"
+            super::markdown_line("the build failed at `COPY app.py .` (Dockerfile line 3)"),
+            "the build failed at `COPY app.py .` (Dockerfile line 3)"
         );
         assert_eq!(super::markdown_line("got <script> [link](x)"), "got \\<script\\> \\[link\\](x)");
         assert_eq!(super::markdown_line("a `b|c` d|e"), "a `b\\|c` d\\|e");

@@ -9,6 +9,10 @@ use std::process::Command;
 
 use support::{leftovers, require_engine, seatrial, spawn_run, validate_junit, wait_for_containers, workspace};
 
+/// Held (shared) by every test that starts a seatrial run, and alone by the one that leaves a killed run
+/// for `clean` to find.
+static RUNS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// libtest prints each failure as `---- name ----` followed by its message.
 fn failure_sections(stdout: &str) -> Vec<(String, String)> {
     let mut sections = Vec::new();
@@ -55,6 +59,7 @@ fn regex_escape(text: &str) -> String {
 #[test]
 fn failing_scenarios_fail_at_the_right_step_with_the_right_message() {
     require_engine();
+    let _run = RUNS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let report = tempfile::tempdir().expect("a temporary folder");
     let junit = report.path().join("junit.xml");
     let json = report.path().join("run.json");
@@ -158,6 +163,7 @@ scenarios:
 #[test]
 fn ctrl_c_removes_everything_and_reports_the_scenario_as_interrupted() {
     require_engine();
+    let _run = RUNS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("a temporary folder");
     let scenario = write_scenario(dir.path(), LONG_SCENARIO);
     let junit = dir.path().join("junit.xml");
@@ -176,6 +182,8 @@ fn ctrl_c_removes_everything_and_reports_the_scenario_as_interrupted() {
 #[test]
 fn a_killed_run_is_swept_by_clean() {
     require_engine();
+    // Alone: every run starts by sweeping dead runs, and would sweep this one before `clean` does.
+    let _alone = RUNS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("a temporary folder");
     let scenario = write_scenario(dir.path(), LONG_SCENARIO);
     let mut child = spawn_run(&scenario, &dir.path().join("junit.xml"), &[]);
@@ -195,6 +203,7 @@ fn a_killed_run_is_swept_by_clean() {
 #[test]
 fn keep_leaves_a_failed_scenario_and_says_how_to_reach_it() {
     require_engine();
+    let _run = RUNS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("a temporary folder");
     let scenario = write_scenario(
         dir.path(),
@@ -235,6 +244,7 @@ scenarios:
 #[test]
 fn readiness_waits_for_slow_starters_and_gives_up_on_hopeless_servers() {
     require_engine();
+    let _run = RUNS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("a temporary folder");
     let scenario = support::write_scenario(
         dir.path(),
@@ -329,6 +339,7 @@ scenarios:
 #[test]
 fn a_program_that_cannot_run_is_explained_from_the_file() {
     require_engine();
+    let _run = RUNS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("a temporary folder");
     for (name, script, chmod) in [
         ("crlf", "#!/bin/sh\r\necho started\r\n", "RUN chmod +x /start.sh\n"),
@@ -417,4 +428,89 @@ scenarios:
     assert!(started.elapsed().as_secs() < 60, "2 GiB are not read: {:?}", started.elapsed());
     assert!(peak_kib < 100 * 1024, "seatrial's peak memory {peak_kib} KiB");
     assert_eq!(leftovers(pid), Vec::<String>::new());
+}
+
+/// `seatrial doctor` names the engine the docker CLI reaches (DOCKER_HOST honoured), the builder that
+/// engine offers, what it stores and where, proves the limits on a real container, and finds compose as
+/// the CLI does; one screen, the same shape on every engine (values redacted), exit 0.
+#[test]
+fn doctor_describes_the_engine_that_answers() {
+    require_engine();
+    let out = seatrial().arg("doctor").output().expect("seatrial doctor runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let line =
+        |topic: &str| stdout.lines().find_map(|l| l.strip_prefix(topic)).map(str::trim).unwrap_or_default().to_owned();
+    // What the docker CLI says of the same engine.
+    let version =
+        support::docker(&["version", "--format", "{{.Server.Version}}|{{range .Server.Components}}{{.Name}},{{end}}"]);
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    let (server, components) = version.split_once('|').expect("version|components");
+    let podman = components.contains("Podman");
+    let product = if podman { "Podman" } else { "Docker" };
+    let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+    let engine = line("engine");
+    assert!(engine.starts_with(&format!("{product} {server} on ")), "{engine}");
+    match &host {
+        Some(host) => assert!(engine.ends_with(&format!("on {host} (from DOCKER_HOST)")), "{engine}"),
+        None => assert!(engine.ends_with("(from Docker's default socket)"), "{engine}"),
+    }
+    let builder = line("builder");
+    assert!(builder.starts_with(if podman { "the legacy builder: Podman" } else { "BuildKit through" }), "{builder}");
+    let driver = support::docker(&["info", "--format", "{{.Driver}}"]);
+    assert!(line("storage").starts_with(String::from_utf8_lossy(&driver.stdout).trim()), "{stdout}");
+    let compose = line("compose");
+    for (found, args) in [("`docker compose`", &["compose", "version", "--short"][..]), ("`docker-compose`", &[])] {
+        let answered = match args {
+            [] => {
+                Command::new("docker-compose").args(["version", "--short"]).output().is_ok_and(|o| o.status.success())
+            }
+            args => support::docker(args).status.success(),
+        };
+        assert_eq!(compose.contains(found), answered, "{found}: {compose}");
+    }
+    let settings = {
+        let mut s = insta::Settings::clone_current();
+        for (pattern, replacement) in [
+            (r"(?m)^(engine +)(Docker|Podman) \S+ on \S+ \(from [^)]+\)$", "$1[ENGINE] on [HOST] (from [SOURCE])"),
+            (
+                r"(?m)^(api +)\d+\.\d+ negotiated \(the engine speaks up to \d+\.\d+",
+                "$1[API] negotiated (the engine speaks up to [API]",
+            ),
+            (r"(?m)^(builder +)(BuildKit through the Engine API|the legacy builder): .*$", "$1[BUILDER]: [WHY]"),
+            (r"(?m)^(storage +)\S+, images in \S+: \d+\.\d GiB free$", "$1[DRIVER], images in [DIR]: [FREE] free"),
+            (r"(?m)^(compose +).*$", "$1[COMPOSE]"),
+            // Disk space is the machine's, not seatrial's.
+            (r"\nwarning: only \d+\.\d GiB free for images in \S+\n  fix: .*\n", ""),
+        ] {
+            s.add_filter(pattern, replacement);
+        }
+        s.set_prepend_module_to_snapshot(false);
+        s
+    };
+    settings.bind(|| insta::assert_snapshot!("doctor__engine_answers", stdout));
+    assert_eq!(support::labelled("org.seatrial.scenario=doctor"), Vec::<String>::new(), "the probe is removed");
+}
+
+/// With no engine at DOCKER_HOST, the doctor says where it looked and how to start one, and exits 3.
+#[test]
+fn doctor_without_an_engine_says_how_to_start_one() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let socket = dir.path().join("no-engine.sock");
+    let out = seatrial()
+        .arg("doctor")
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .output()
+        .expect("seatrial doctor runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    let settings = {
+        let mut s = insta::Settings::clone_current();
+        s.add_filter(&regex_escape(&socket.display().to_string()), "[SOCKET]");
+        s.add_filter(r"(?m)^(engine +none answered at unix://\[SOCKET\] \(DOCKER_HOST\)): .*$", "$1: [WHY]");
+        s.add_filter(r"(?m)^(compose +).*$", "$1[COMPOSE]");
+        s.set_prepend_module_to_snapshot(false);
+        s
+    };
+    settings.bind(|| insta::assert_snapshot!("doctor__no_engine", stdout));
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, HostConfigLogConfig, Mount, MountType,
-    NetworkCreateRequest, NetworkingConfig, PortBinding, VolumeCreateRequest,
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ExecConfig, HostConfig, HostConfigLogConfig,
+    Mount, MountType, NetworkCreateRequest, NetworkingConfig, PortBinding, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions, RestartContainerOptions,
@@ -14,7 +14,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, raw};
 
 /// The engine's default network, used by scenarios of a single container; it knows no aliases.
 pub const DEFAULT_NETWORK: &str = "bridge";
@@ -151,11 +151,19 @@ impl Engine {
     pub async fn create_container(&self, config: &ContainerConfig) -> Result<String, EngineError> {
         let port_key = |p: &u16| format!("{p}/tcp");
         let exposed = config.ports.iter().map(port_key).collect::<Vec<_>>();
+        // Podman draws a free host port when the container is made and binds it only when it starts; in
+        // between, a loopback connection's ephemeral port (readiness probes make many, and each lingers
+        // in TIME_WAIT) can take it, and the start fails with `address already in use` (measured: 1 in 13
+        // of the failing set's scenarios). A local Podman is given a port below the ephemeral range,
+        // which no outgoing connection uses; Docker binds the port it draws at once, and keeps drawing.
+        let choose = self.identity.product == super::identity::Product::Podman && self.is_local();
         let bindings = config
             .ports
             .iter()
             .map(|p| {
-                let binding = PortBinding { host_ip: Some("127.0.0.1".to_owned()), host_port: Some(String::new()) };
+                let host_port =
+                    if choose { host_ports::free_below_ephemeral().unwrap_or_default() } else { String::new() };
+                let binding = PortBinding { host_ip: Some("127.0.0.1".to_owned()), host_port: Some(host_port) };
                 (port_key(p), Some(vec![binding]))
             })
             .collect();
@@ -329,13 +337,49 @@ impl Engine {
 
     /// The user a container's processes run as (`Config.User`, the image's USER unless overridden).
     pub async fn container_user(&self, id: &str) -> Option<String> {
-        let inspect = self.docker.inspect_container(id, None).await.ok()?;
+        let inspect = self.inspect_leniently(id).await.ok()?;
         Some(inspect.config.and_then(|c| c.user).unwrap_or_default())
     }
 
+    /// `GET /containers/{id}/json`, read so that a state word bollard 0.21 does not know cannot fail it:
+    /// Podman reports `stopped` for a moment between a container's exit and its cleanup, and bollard then
+    /// fails the whole inspect ("unknown variant `stopped`"). Such an answer is read again as JSON, the
+    /// state taken as what it means (`stopped` is exited); without a raw transport (TLS, ssh) it is asked
+    /// again until the state has moved on.
+    async fn inspect_leniently(&self, id: &str) -> Result<ContainerInspectResponse, EngineError> {
+        let operation = "inspect container";
+        let mut typed = self.docker.inspect_container(id, None).await;
+        if !matches!(&typed, Err(e) if raw::is_unknown_value(e)) {
+            return typed.map_err(|e| EngineError::new(operation, id, e));
+        }
+        if let Some(raw) = &self.raw {
+            let path = format!("/v{}/containers/{id}/json", self.docker.client_version());
+            let (_, mut json) = raw.get_json(&path).await.map_err(|(status, message)| EngineError {
+                operation,
+                resource: id.to_owned(),
+                message,
+                status,
+                unanswered: status.is_none(),
+            })?;
+            raw::make_state_known(&mut json, "/State/Status");
+            return serde_json::from_value(json).map_err(|e| EngineError {
+                operation,
+                resource: id.to_owned(),
+                message: format!("cannot read the engine's answer: {e}"),
+                status: None,
+                unanswered: false,
+            });
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline && matches!(&typed, Err(e) if raw::is_unknown_value(e)) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            typed = self.docker.inspect_container(id, None).await;
+        }
+        typed.map_err(|e| EngineError::new(operation, id, e))
+    }
+
     pub async fn inspect_container(&self, id: &str) -> Result<ContainerState, EngineError> {
-        let inspect =
-            self.docker.inspect_container(id, None).await.map_err(|e| EngineError::new("inspect container", id, e))?;
+        let inspect = self.inspect_leniently(id).await?;
         let state = inspect.state.unwrap_or_default();
         let stop_signal = inspect.config.as_ref().and_then(|c| c.stop_signal.clone()).filter(|s| !s.is_empty());
         let limits = inspect.host_config.as_ref();
@@ -367,7 +411,7 @@ impl Engine {
             restart_count: inspect.restart_count.unwrap_or(0),
             host_ports,
             error: state.error.unwrap_or_default(),
-            stop_signal: stop_signal.unwrap_or_else(|| "SIGTERM".to_owned()),
+            stop_signal: stop_signal.map_or_else(|| "SIGTERM".to_owned(), |s| signal_name(&s)),
             finished_at,
             memory_limit: limits.and_then(|h| h.memory).unwrap_or(0),
             pids_limit: limits.and_then(|h| h.pids_limit).unwrap_or(0).max(0),
@@ -391,14 +435,14 @@ impl Engine {
     }
 
     /// The same, of what the container wrote since `since` (seconds since the epoch; 0: all of it).
+    ///
+    /// The tail is cut here, not by the engine: Podman 4's `tail=N` joins a partial line (one written
+    /// without its newline yet, as `print(..., end="")` does) to the line before it and counts it as a line
+    /// of its own, so the lines it gives are not the ones written. The whole log is read instead; the
+    /// json-file log seatrial gives every container holds at most 20 MB, and at most
+    /// [`LOG_CAPTURE_LIMIT`] of it is held at once.
     pub async fn logs_since(&self, id: &str, since: i32, tail: Option<usize>) -> Result<String, EngineError> {
-        let options = LogsOptions {
-            stdout: true,
-            stderr: true,
-            since,
-            tail: tail.map_or_else(|| "all".to_owned(), |n| n.to_string()),
-            ..Default::default()
-        };
+        let options = LogsOptions { stdout: true, stderr: true, since, tail: "all".to_owned(), ..Default::default() };
         let mut stream = self.docker.logs(id, Some(options));
         let mut bytes: Vec<u8> = Vec::new();
         while let Some(chunk) = stream.next().await {
@@ -410,6 +454,9 @@ impl Engine {
         }
         if bytes.len() > LOG_CAPTURE_LIMIT {
             bytes.drain(..bytes.len() - LOG_CAPTURE_LIMIT);
+        }
+        if let Some(lines) = tail {
+            bytes.drain(..last_lines_start(&bytes, lines));
         }
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
@@ -493,6 +540,75 @@ impl Engine {
     }
 }
 
+/// Host ports chosen by seatrial for engines that draw theirs too early (Podman).
+mod host_ports {
+    use std::sync::Mutex;
+
+    /// Ports handed out lately by this process: two containers made at once never get the same one.
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    /// How many ports below the ephemeral range are drawn from.
+    const SPAN: u16 = 12_000;
+
+    /// The first port of the kernel's ephemeral range (`ip_local_port_range`, 32768 by default).
+    fn ephemeral_start() -> u16 {
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|range| range.split_whitespace().next()?.parse().ok())
+            .unwrap_or(32_768)
+    }
+
+    /// A port below the ephemeral range that nothing listens on now (bound and released on 127.0.0.1), as
+    /// the engine's `HostPort`; `None` when none is found in a few hundred tries (the engine then draws).
+    pub fn free_below_ephemeral() -> Option<String> {
+        let top = ephemeral_start();
+        let bottom = top.saturating_sub(SPAN).max(1024);
+        if top <= bottom {
+            return None;
+        }
+        let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A draw that differs between processes and calls, without a random-number crate: the clock's
+        // nanoseconds, the pid and a counter, mixed.
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let mut seed = u64::from(nanos) ^ (u64::from(std::process::id()) << 32) ^ (given.len() as u64) << 16;
+        for _ in 0..400 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let port = bottom + ((seed >> 33) % u64::from(top - bottom)) as u16;
+            if given.contains(&port) || std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+                continue;
+            }
+            if given.len() >= 1024 {
+                given.remove(0);
+            }
+            given.push(port);
+            return Some(port.to_string());
+        }
+        None
+    }
+}
+
+/// Where the last `lines` lines of `log` start (a last line without its newline counts as one).
+fn last_lines_start(log: &[u8], lines: usize) -> usize {
+    if lines == 0 {
+        return log.len();
+    }
+    let body = log.strip_suffix(b"\n").unwrap_or(log);
+    body.iter().enumerate().rev().filter(|(_, b)| **b == b'\n').nth(lines - 1).map_or(0, |(at, _)| at + 1)
+}
+
+/// A signal by its name: Podman reports a container's stop signal as a number (`15`), Docker by name.
+pub fn signal_name(signal: &str) -> String {
+    // Linux's numbering (x86, arm): signal n is NAMES[n - 1].
+    const NAMES: [&str; 31] = [
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM",
+        "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF",
+        "WINCH", "IO", "PWR", "SYS",
+    ];
+    match signal.trim().parse::<usize>() {
+        Ok(number @ 1..=31) => format!("SIG{}", NAMES[number - 1]),
+        _ => signal.to_owned(),
+    }
+}
+
 fn push_capped(buffer: &mut Vec<u8>, bytes: &[u8]) {
     let room = LOG_CAPTURE_LIMIT.saturating_sub(buffer.len());
     buffer.extend_from_slice(&bytes[..bytes.len().min(room)]);
@@ -506,4 +622,41 @@ pub fn unix_seconds() -> i32 {
 
 fn whole_seconds(duration: Duration) -> i32 {
     i32::try_from(duration.as_secs() + u64::from(duration.subsec_nanos() > 0)).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_is_the_last_lines_written() {
+        let log = b"first\nApplying x... OK\nApplying y... OK\nlast\n";
+        assert_eq!(&log[last_lines_start(log, 2)..], b"Applying y... OK\nlast\n");
+        assert_eq!(&log[last_lines_start(log, 10)..], log);
+        assert_eq!(&log[last_lines_start(log, 0)..], b"");
+        let partial = b"a\nb\nwaiting...";
+        assert_eq!(&partial[last_lines_start(partial, 2)..], b"b\nwaiting...");
+    }
+
+    #[test]
+    fn chosen_host_ports_are_free_distinct_and_below_the_ephemeral_range() {
+        let ports: Vec<u16> =
+            (0..50).filter_map(|_| host_ports::free_below_ephemeral()).map(|p| p.parse().expect("a number")).collect();
+        assert_eq!(ports.len(), 50, "a port is found every time");
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+        let start: u16 = range.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(32_768);
+        assert!(ports.iter().all(|p| *p < start && *p >= 1024), "{ports:?}");
+    }
+
+    #[test]
+    fn stop_signals_read_by_name() {
+        assert_eq!(signal_name("15"), "SIGTERM");
+        assert_eq!(signal_name("2"), "SIGINT");
+        assert_eq!(signal_name("SIGQUIT"), "SIGQUIT");
+        assert_eq!(signal_name("40"), "40");
+    }
 }

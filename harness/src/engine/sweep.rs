@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bollard::models::ContainerSummary;
 use bollard::query_parameters::{ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions};
 
 use super::labels::{self, HOSTNAME, PID, PID_START, RUN, STARTED};
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, raw};
 
 /// Runs from another host older than this are taken as dead.
 pub const STALE_AGE: Duration = Duration::from_secs(6 * 3600);
@@ -93,15 +94,7 @@ impl Engine {
         };
         let mut report = SweepReport::default();
 
-        let containers = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(filters.clone()),
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| EngineError::new("list containers", RUN, e))?;
+        let containers = self.list_containers_leniently(&filters).await?;
         for c in containers {
             if wanted(&c.labels.clone().unwrap_or_default()) {
                 let id = c.id.unwrap_or_default();
@@ -165,6 +158,42 @@ impl Engine {
 }
 
 impl Engine {
+    /// `GET /containers/json?all=1`, read so that a state word bollard 0.21 does not know (Podman's
+    /// transient `stopped`) cannot fail the listing, and with it a sweep: read again as JSON where the raw
+    /// transport reaches the engine, else asked again until the state has moved on.
+    async fn list_containers_leniently(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        let options = || ListContainersOptions { all: true, filters: Some(filters.clone()), ..Default::default() };
+        let mut typed = self.docker.list_containers(Some(options())).await;
+        if let (Err(e), Some(raw)) = (&typed, &self.raw)
+            && raw::is_unknown_value(e)
+        {
+            let filters = serde_json::to_string(filters).unwrap_or_default();
+            let encoded = percent_encoding::utf8_percent_encode(&filters, percent_encoding::NON_ALPHANUMERIC);
+            let path = format!("/v{}/containers/json?all=1&filters={encoded}", self.docker.client_version());
+            let unread = |status: Option<u16>, message: String| EngineError {
+                operation: "list containers",
+                resource: RUN.to_owned(),
+                message,
+                status,
+                unanswered: status.is_none(),
+            };
+            let (_, mut json) = raw.get_json(&path).await.map_err(|(status, message)| unread(status, message))?;
+            for entry in json.as_array_mut().into_iter().flatten() {
+                raw::make_state_known(entry, "/State");
+            }
+            return serde_json::from_value(json).map_err(|e| unread(None, format!("cannot read the answer: {e}")));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline && matches!(&typed, Err(e) if raw::is_unknown_value(e)) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            typed = self.docker.list_containers(Some(options())).await;
+        }
+        typed.map_err(|e| EngineError::new("list containers", RUN, e))
+    }
+
     /// Sweeps pass after pass (300 ms apart, 8 at most) until a pass after the first finds nothing,
     /// meets no error and leaves no step image waiting: a request in flight may create something after
     /// a pass has listed, and the engine refuses what it is still tearing down (a network whose

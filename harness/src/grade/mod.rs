@@ -34,6 +34,17 @@ pub struct GradeOptions {
     pub check_only: bool,
     /// Print where the time went, per phase, at the end.
     pub timings: bool,
+    /// Whether the submissions may run where container limits do not hold.
+    pub trust: Trust,
+}
+
+/// What the teacher says of the submissions' code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// The default: student code is untrusted, and is graded only where the container limits hold.
+    Untrusted,
+    /// `--trusted-submissions`: graded even on an engine that ignores the limits.
+    Trusted,
 }
 
 /// Submissions run at once by default: most of a submission's time is spent waiting on its container,
@@ -181,6 +192,21 @@ pub fn grade(options: &GradeOptions) -> ExitCode {
             return ExitCode::from(e.exit_code());
         }
     };
+    // Untrusted code is run only where its limits hold: a rootless engine on a cgroup v1 host accepts the
+    // memory and pids limits and ignores them, so one fork bomb would take the machine, not its scenario.
+    if let crate::engine::identity::Limits::NotEnforced { why } = &session.engine.identity.limits
+        && options.trust == Trust::Untrusted
+    {
+        eprintln!(
+            "error: {} at {} does not enforce container limits: {why}.\n  Submissions are untrusted code: a fork bomb \
+             or a memory hog would not be stopped. Grade on a rootful engine, or a rootless one on a cgroup v2 host \
+             with the memory and pids controllers delegated; or, if you trust these submissions, pass \
+             `--trusted-submissions` (`seatrial doctor` shows what the engine enforces)",
+            session.engine.identity.describe(),
+            session.engine.host
+        );
+        return ExitCode::from(exit_codes::ENGINE_UNFIT);
+    }
     // What ran while the signal's sweep removed its containers says nothing true about a student: the
     // process ends once the sweep is done, before any more feedback or the gradebook is written.
     let signal_sweep = session.signal_sweep();

@@ -22,9 +22,10 @@ const HEADER_LINES_LIMIT: usize = 100;
 /// peer" or "closed before message completed" for the same server): these do not.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoAnswer {
-    #[error("the connection was refused")]
-    Refused,
-    #[error("the connection was closed without an HTTP answer")]
+    /// Refused, or accepted and closed: which of the two depends on the engine's port forwarding, not on
+    /// the server (Docker's userland proxy accepts every connection and closes it when nothing answers in
+    /// the container; Podman's and an iptables-only Docker's forwarding refuse it), so one text says both.
+    #[error("the connection was refused or closed without an HTTP answer")]
     Closed,
     #[error("the server accepted the connection but sent no HTTP answer within {0:?}")]
     Silent(Duration),
@@ -85,9 +86,11 @@ impl NoAnswer {
         }
         let chain = chain(err);
         let lower = chain.to_ascii_lowercase();
-        if lower.contains("refused") {
-            NoAnswer::Refused
-        } else if lower.contains("reset") || lower.contains("closed") || lower.contains("connection error") {
+        if lower.contains("refused")
+            || lower.contains("reset")
+            || lower.contains("closed")
+            || lower.contains("connection error")
+        {
             NoAnswer::Closed
         } else if err.is_decode() || err.is_body() {
             NoAnswer::Unreadable(chain)
@@ -116,7 +119,7 @@ impl NoAnswer {
         match err {
             None if last_line.is_empty() => NoAnswer::Silent(timeout),
             None => NoAnswer::Other(format!("no answer within {timeout:?}; the relay said: {last_line}")),
-            Some(_) if lower.contains("refused") => NoAnswer::Refused,
+            Some(_) if lower.contains("refused") => NoAnswer::Closed,
             Some(_) if !last_line.is_empty() => NoAnswer::Other(format!("the relay said: {last_line}")),
             Some(err) if err.is_parse_too_large() => NoAnswer::HeadTooLarge,
             Some(err) if err.is_parse() || err.is_parse_status() => {

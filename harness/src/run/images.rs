@@ -186,7 +186,7 @@ fn build_halt(image: &PlannedImage, err: &BuildError) -> Halt {
     let tail = tail[tail.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
     let mut diagnosis = Vec::new();
     if let Some(step) = err.failed_step() {
-        diagnosis.push(format!("the build failed at `{step}`"));
+        diagnosis.push(format!("the build failed at {step}"));
     }
     diagnosis.extend(err.hint());
     if let BuildError::Failed { message, .. } = err {

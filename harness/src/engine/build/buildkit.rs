@@ -5,7 +5,7 @@ use bollard::Docker;
 use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
 use futures_util::StreamExt;
 
-use super::{BuildError, BuildLog, BuildProgressSink, BuildRequest, ContextTar};
+use super::{BuildError, BuildLog, BuildProgressSink, BuildRequest, ContextTar, FailedStep};
 use crate::engine::{Engine, EngineError};
 
 /// One BuildKit build with a session, its progress read from the `moby.buildkit.trace` messages.
@@ -35,11 +35,7 @@ async fn buildkit_build(
                 return Err(BuildError::BuilderUnavailable { message: crate::engine::with_causes(&e) });
             }
             Err(bollard::errors::Error::DockerStreamError { error }) => {
-                return Err(BuildError::Failed {
-                    message: error,
-                    step: progress.failed_step(),
-                    log: progress.log.into_text(),
-                });
+                return Err(progress.into_failure(error, &request.dockerfile));
             }
             Err(other) => return Err(EngineError::new("build image", &request.tag, other).into()),
         }
@@ -60,16 +56,20 @@ struct BuildKitProgress {
     completed: std::collections::HashSet<String>,
     /// Vertices already told to the progress sink as started.
     told: std::collections::HashSet<String>,
-    /// The first instruction that failed: (name, error).
+    /// The first instruction that failed: (name, digest).
     failed: Option<(String, String)>,
     log: BuildLog,
+    /// What each vertex printed, by digest: a failure shows its own instruction's output.
+    outputs: std::collections::HashMap<String, BuildLog>,
 }
 
 impl BuildKitProgress {
     fn record(&mut self, status: bollard::moby::buildkit::v1::StatusResponse, sink: &BuildProgressSink) {
         self.started = true;
         for log in status.logs {
-            self.log.push(&String::from_utf8_lossy(&log.msg));
+            let text = String::from_utf8_lossy(&log.msg);
+            self.log.push(&text);
+            self.outputs.entry(log.vertex).or_default().push(&text);
         }
         for vertex in status.vertexes {
             let instruction = vertex.name.starts_with('[') && !vertex.name.starts_with("[internal]");
@@ -89,7 +89,7 @@ impl BuildKitProgress {
             }
             self.log.push(&vertex.name);
             if !vertex.error.is_empty() {
-                self.failed.get_or_insert_with(|| (vertex.name.clone(), vertex.error.clone()));
+                self.failed.get_or_insert_with(|| (vertex.name.clone(), vertex.digest.clone()));
                 self.log.push(": ERROR: ");
                 self.log.push(&vertex.error);
             }
@@ -97,8 +97,16 @@ impl BuildKitProgress {
         }
     }
 
-    fn failed_step(&self) -> Option<String> {
-        self.failed.as_ref().map(|(name, _)| name.clone())
+    /// The failed instruction and what it printed; else no step and the whole log.
+    fn into_failure(mut self, message: String, dockerfile: &str) -> BuildError {
+        match self.failed.take() {
+            Some((name, digest)) => BuildError::Failed {
+                message,
+                step: Some(FailedStep::locate(&name, dockerfile, None)),
+                log: self.outputs.remove(&digest).map(BuildLog::into_text).unwrap_or_default(),
+            },
+            None => BuildError::Failed { message, step: None, log: self.log.into_text() },
+        }
     }
 }
 

@@ -34,18 +34,8 @@ pub fn find_dockerfile(context: &Path, dockerfile: &str) -> Result<String, Build
 /// Why a COPY or ADD source was "not found", judged from the context folder itself: the file is there
 /// but `.dockerignore` leaves it out, its name differs in case only, or it is not there at all.
 pub fn explain_missing_source(context: &Path, message: &str) -> Option<String> {
-    static PATTERNS: std::sync::LazyLock<[regex::Regex; 2]> = std::sync::LazyLock::new(|| {
-        [
-            // BuildKit: `failed to compute cache key: "/app.py" not found: not found` (and `"/app.py": not found`)
-            regex::Regex::new(r#""/?([^"]+)":? not found"#).expect("a valid pattern"),
-            // the legacy builder: `COPY failed: ... stat app.py: file does not exist`
-            regex::Regex::new(r"stat (\S+): file does not exist").expect("a valid pattern"),
-        ]
-    });
-    let source = PATTERNS.iter().find_map(|p| p.captures(message))?.get(1)?.as_str().trim_start_matches("./");
-    if source.is_empty() || source.contains(['*', '?', '[']) || source.split('/').any(|part| part == "..") {
-        return None;
-    }
+    let source = missing_source(message)?;
+    let source = source.as_str();
     if context.join(source).exists() {
         let ignored = std::fs::read_to_string(context.join(".dockerignore"))
             .ok()
@@ -76,6 +66,29 @@ pub fn explain_missing_source(context: &Path, message: &str) -> Option<String> {
         Some((_, other)) => format!("there is no `{source}` in the folder; did you mean `{other}`?"),
         None => format!("there is no `{source}` in the folder"),
     })
+}
+
+/// The COPY or ADD source that a builder's message says is missing from the context, when it is a plain
+/// path inside it (no pattern, no `..`).
+pub fn missing_source(message: &str) -> Option<String> {
+    static PATTERNS: std::sync::LazyLock<[regex::Regex; 4]> = std::sync::LazyLock::new(|| {
+        [
+            // BuildKit: `failed to compute cache key: "/app.py" not found: not found` (and `"/app.py": not found`)
+            regex::Regex::new(r#""/?([^"]+)":? not found"#).expect("a valid pattern"),
+            // the legacy builder: `COPY failed: ... stat app.py: file does not exist`
+            regex::Regex::new(r"stat (\S+): file does not exist").expect("a valid pattern"),
+            // buildah: `building at STEP "COPY app.py .": checking on sources under "...": copier: stat:
+            // "/app.py": no such file or directory`
+            regex::Regex::new(r#"copier: stat: "/?([^"]+)": no such file or directory"#).expect("a valid pattern"),
+            // seatrial's own words for all of them (`common_words`)
+            regex::Regex::new(r"^`([^`]+)` is not in the build context$").expect("a valid pattern"),
+        ]
+    });
+    let source = PATTERNS.iter().find_map(|p| p.captures(message))?.get(1)?.as_str().trim_start_matches("./");
+    if source.is_empty() || source.contains(['*', '?', '[']) || source.split('/').any(|part| part == "..") {
+        return None;
+    }
+    Some(source.to_owned())
 }
 
 /// A build context packed as a tar in an unlinked temporary file: a submission that holds a virtualenv

@@ -70,12 +70,15 @@ impl Engine {
         let mut log = BuildLog::default();
         // Kept apart from the log: a step's flood of output may have pushed its `Step` line out of it.
         let mut last_step: Option<String> = None;
+        // What the current step printed, without the builder's own lines.
+        let mut step_output = BuildLog::default();
         let mut image_id = None;
         let mut step_images = Vec::new();
-        let failed = |message: String, step: Option<String>, log: BuildLog| BuildError::Failed {
-            message,
-            step,
-            log: log.into_text(),
+        let failed = |message: String, step: Option<String>, log: BuildLog, output: BuildLog| {
+            let step = step.map(|line| super::FailedStep::locate(&line, &request.dockerfile, None));
+            // The failed step's own output is the evidence; the whole log when no step was named.
+            let log = if step.is_some() { output.into_text() } else { log.into_text() };
+            BuildError::Failed { message, step, log }
         };
         while let Some(item) = stream.next().await {
             match item {
@@ -92,10 +95,17 @@ impl Engine {
                             }
                             last_step = Some(step.to_owned());
                         }
+                        for line in text.split_inclusive('\n') {
+                            if is_step_line(line) {
+                                step_output = BuildLog::default();
+                            } else if !is_builder_line(line) {
+                                step_output.push(line);
+                            }
+                        }
                         log.push(&text);
                     }
                     if let Some(detail) = info.error_detail {
-                        return Err(failed(detail.message.unwrap_or_default(), last_step, log));
+                        return Err(failed(detail.message.unwrap_or_default(), last_step, log, step_output));
                     }
                     if let Some(bollard::models::BuildInfoAux::Default(image)) = info.aux
                         && let Some(id) = image.id
@@ -104,7 +114,7 @@ impl Engine {
                     }
                 }
                 Err(bollard::errors::Error::DockerStreamError { error }) => {
-                    return Err(failed(error, last_step, log));
+                    return Err(failed(error, last_step, log, step_output));
                 }
                 Err(other) => return Err(EngineError::new("build image", &request.tag, other).into()),
             }
@@ -115,21 +125,49 @@ impl Engine {
     }
 }
 
-/// The legacy builder runs a LABEL step per label after the Dockerfile's own and counts them in
-/// `Step 3/9`; a student whose Dockerfile has 3 instructions should read `Step 3/3`.
+/// A step's number and total and its instruction, in the legacy builder's `Step 3/9 : RUN x` or buildah's
+/// `STEP 3/9: RUN x` (after buildah's stage prefix `[1/2] `, if any): (prefix up to the count, n, total,
+/// separator and instruction).
+fn parse_step(line: &str) -> Option<(&str, usize, usize, &str)> {
+    let start = line.find("Step ").or_else(|| line.find("STEP "))?;
+    let (before, rest) = line.split_at(start);
+    if !(before.is_empty() || before.starts_with('[') && before.ends_with("] ")) {
+        return None;
+    }
+    let numbered = &rest[5..];
+    let separator = if rest.starts_with("Step ") { numbered.find(" : ") } else { numbered.find(": ") }?;
+    let (n, total) = numbered[..separator].split_once('/')?;
+    Some((&line[..start + 5], n.parse().ok()?, total.parse().ok()?, &numbered[separator..]))
+}
+
+fn is_step_line(line: &str) -> bool {
+    parse_step(line.trim_end()).is_some()
+}
+
+/// The legacy builder's own lines between a step's output: ` ---> 3f2a9c1d0b7e`, ` ---> Running in ...`,
+/// `Removing intermediate container ...`; buildah's `--> 3f2a9c1d0b7`, `COMMIT ...`.
+fn is_builder_line(line: &str) -> bool {
+    let line = line.trim();
+    line.starts_with("---> ")
+        || line.starts_with("--> ")
+        || line.starts_with("Removing intermediate container ")
+        || line.starts_with("COMMIT ")
+        || line.starts_with("Successfully built ")
+        || line.starts_with("Successfully tagged ")
+}
+
+/// The legacy builder and buildah run a LABEL step per label after the Dockerfile's own and count them
+/// in `Step 3/9`; a student whose Dockerfile has 3 instructions should read `Step 3/3`.
 fn uncount_label_steps(text: &str, labels: usize) -> std::borrow::Cow<'_, str> {
-    if !text.contains("Step ") {
+    if !text.contains("Step ") && !text.contains("STEP ") {
         return text.into();
     }
     let lines: Vec<String> = text
         .split_inclusive('\n')
         .map(|line| {
-            let parsed = line.strip_prefix("Step ").and_then(|rest| {
-                let (count, instruction) = rest.split_once(" : ")?;
-                let (n, total) = count.split_once('/')?;
-                let (n, total) = (n.parse::<usize>().ok()?, total.parse::<usize>().ok()?);
+            let parsed = parse_step(line).and_then(|(prefix, n, total, instruction)| {
                 let own = total.checked_sub(labels).filter(|own| n <= *own)?;
-                Some(format!("Step {n}/{own} : {instruction}"))
+                Some(format!("{prefix}{n}/{own}{instruction}"))
             });
             parsed.unwrap_or_else(|| line.to_owned())
         })
@@ -137,9 +175,10 @@ fn uncount_label_steps(text: &str, labels: usize) -> std::borrow::Cow<'_, str> {
     lines.concat().into()
 }
 
-/// The last instruction a piece of legacy-builder output started: `Step 3/7 : RUN pip install ...`.
+/// The last instruction a piece of builder output started: `Step 3/7 : RUN pip install ...` (the legacy
+/// builder) or `STEP 3/7: RUN pip install ...` (buildah).
 fn last_step_line(text: &str) -> Option<&str> {
-    text.lines().rev().find(|l| l.starts_with("Step ")).map(str::trim)
+    text.lines().rev().find(|l| is_step_line(l)).map(str::trim)
 }
 
 #[cfg(test)]
@@ -157,6 +196,18 @@ mod tests {
     fn finds_the_failed_step() {
         let log = "Step 1/3 : FROM x\n ---> abc\nStep 2/3 : RUN false\n ---> Running in 1\n# printed by RUN\n";
         assert_eq!(last_step_line(log), Some("Step 2/3 : RUN false"));
+    }
+
+    #[test]
+    fn finds_the_failed_step_in_buildah_output() {
+        let log = "STEP 1/8: FROM seatrial/busybox\nSTEP 2/8: RUN echo oops >&2 && exit 7\noops\n";
+        assert_eq!(last_step_line(log), Some("STEP 2/8: RUN echo oops >&2 && exit 7"));
+        assert_eq!(
+            uncount_label_steps(log, 6),
+            "STEP 1/2: FROM seatrial/busybox\nSTEP 2/2: RUN echo oops >&2 && exit 7\noops\n"
+        );
+        assert_eq!(uncount_label_steps("[2/2] STEP 3/9: COPY . .\n", 6), "[2/2] STEP 3/3: COPY . .\n");
+        assert!(is_builder_line("--> 3f2a9c1d0b7\n") && !is_builder_line("oops\n"));
     }
 
     #[test]
