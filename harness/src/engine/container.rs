@@ -443,6 +443,16 @@ impl Engine {
     /// [`LOG_CAPTURE_LIMIT`] of it is held at once.
     pub async fn logs_since(&self, id: &str, since: i32, tail: Option<usize>) -> Result<String, EngineError> {
         let options = LogsOptions { stdout: true, stderr: true, since, tail: "all".to_owned(), ..Default::default() };
+        let mut bytes = self.read_logs(id, options).await?;
+        if let Some(lines) = tail {
+            bytes.drain(..last_lines_start(&bytes, lines));
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The newest [`LOG_CAPTURE_LIMIT`] bytes of the log the engine streams for `options`: a flood costs a
+    /// bounded buffer, whatever the log holds.
+    pub(crate) async fn read_logs(&self, id: &str, options: LogsOptions) -> Result<Vec<u8>, EngineError> {
         let mut stream = self.docker.logs(id, Some(options));
         let mut bytes: Vec<u8> = Vec::new();
         while let Some(chunk) = stream.next().await {
@@ -455,10 +465,7 @@ impl Engine {
         if bytes.len() > LOG_CAPTURE_LIMIT {
             bytes.drain(..bytes.len() - LOG_CAPTURE_LIMIT);
         }
-        if let Some(lines) = tail {
-            bytes.drain(..last_lines_start(&bytes, lines));
-        }
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        Ok(bytes)
     }
 
     /// Follows the container's output until `text` appears in it, for at most `within`; false when it did

@@ -9,9 +9,7 @@ use bollard::models::{
     NetworkDisconnectRequest,
 };
 use bollard::query_parameters::{CreateContainerOptions, KillContainerOptions, LogsOptions};
-use futures_util::StreamExt;
 
-use super::container::LOG_CAPTURE_LIMIT;
 use super::{Engine, EngineError};
 
 /// The command given to a container that is never started: an image with no `CMD` (`scratch`) cannot be
@@ -115,15 +113,7 @@ impl Engine {
             tail: "all".to_owned(),
             ..Default::default()
         };
-        let mut stream = self.docker.logs(id, Some(options));
-        let mut bytes: Vec<u8> = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| EngineError::new("read logs of", id, e))?;
-            bytes.extend_from_slice(&chunk.into_bytes());
-            if bytes.len() > 2 * LOG_CAPTURE_LIMIT {
-                bytes.drain(..bytes.len() - LOG_CAPTURE_LIMIT);
-            }
-        }
+        let bytes = self.read_logs(id, options).await?;
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<String> = text
             .lines()
