@@ -42,5 +42,16 @@ phase "doctor"
 
 args=()
 for binary in "${binaries[@]}"; do args+=(--test "$binary"); done
-cargo test --locked "${args[@]}"
+# Scenarios that use what an engine does not do (README's compatibility matrix, measured) are left out on
+# it, by name: libtest counts them as filtered out, never as passed.
+skips=()
+if [ "$engine" = podman ]; then
+  skips=(
+    # Podman 4.3's archive API follows a symlink (`/bin/sh`) and gives the file it leads to.
+    --skip "static-site::the image and its files from outside, a frozen server and a cut-off one"
+    # Podman 4.3's exec attach does not carry a relayed request (`from:`) both ways.
+    --skip "django-forms::a client on the network reaches a port that is not published"
+  )
+fi
+cargo test --locked "${args[@]}" -- "${skips[@]}"
 phase "tests"

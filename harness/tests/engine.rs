@@ -56,6 +56,14 @@ fn regex_escape(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '/' { c.to_string() } else { format!("\\{c}") }).collect()
 }
 
+/// Failing scenarios whose message on Podman is Podman's own (see the test).
+const PODMAN_OWN_MESSAGES: [&str; 1] = ["upgrade::an upgrade whose new image cannot write the old data"];
+
+fn engine_is_podman() -> bool {
+    let version = support::docker(&["version", "--format", "{{range .Server.Components}}{{.Name}},{{end}}"]);
+    String::from_utf8_lossy(&version.stdout).contains("Podman")
+}
+
 #[test]
 fn failing_scenarios_fail_at_the_right_step_with_the_right_message() {
     require_engine();
@@ -96,8 +104,15 @@ fn failing_scenarios_fail_at_the_right_step_with_the_right_message() {
         s.set_prepend_module_to_snapshot(false);
         s
     };
+    // Where an engine itself behaves otherwise, the message is that engine's, kept in a snapshot of its own
+    // (README's compatibility matrix says why): Podman 4.3 gives a new named volume to the container's
+    // user, so release 2 can write release 1's data and fails elsewhere.
+    let podman = engine_is_podman();
     for (name, message) in &sections {
-        let snapshot = format!("failing__{}", name.replace("::", "__").replace(' ', "_"));
+        let mut snapshot = format!("failing__{}", name.replace("::", "__").replace(' ', "_"));
+        if podman && PODMAN_OWN_MESSAGES.contains(&name.as_str()) {
+            snapshot.push_str("@podman");
+        }
         settings.bind(|| insta::assert_snapshot!(snapshot, message));
     }
     // The classic: the database outside the volume fails at the step after `recreate`, and says why.

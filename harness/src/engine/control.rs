@@ -120,7 +120,11 @@ impl Engine {
             .filter_map(|line| {
                 let (stamp, rest) = line.split_once(' ').unwrap_or((line, ""));
                 let when = stamp.parse::<jiff::Timestamp>().ok()?;
-                (when > after).then(|| rest.to_owned())
+                // Podman stamps lines to the second: such a stamp covers its whole second, which may hold
+                // `after` (a line of the same second is kept rather than lost).
+                let whole_second = !stamp.contains('.');
+                let kept = when > after || (whole_second && when.as_second() >= after.as_second());
+                kept.then(|| rest.to_owned())
             })
             .collect();
         Ok(lines[lines.len().saturating_sub(tail)..].to_vec())

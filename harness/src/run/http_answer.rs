@@ -120,6 +120,9 @@ impl NoAnswer {
             None if last_line.is_empty() => NoAnswer::Silent(timeout),
             None => NoAnswer::Other(format!("no answer within {timeout:?}; the relay said: {last_line}")),
             Some(_) if lower.contains("refused") => NoAnswer::Closed,
+            // Podman's exec attach, when the relay program ends before it was read: the relayed
+            // connection ended without an answer, as with Docker's attach.
+            Some(_) if lower.contains("/attach") && lower.contains("reset by peer") => NoAnswer::Closed,
             Some(_) if !last_line.is_empty() => NoAnswer::Other(format!("the relay said: {last_line}")),
             Some(err) if err.is_parse_too_large() => NoAnswer::HeadTooLarge,
             Some(err) if err.is_parse() || err.is_parse_status() => {

@@ -45,6 +45,8 @@ struct Crash {
     step: String,
     /// When it exited, by the engine's clock.
     at: jiff::Timestamp,
+    /// The bytes of log it had written when it died, when the log was read whole.
+    logged: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -105,7 +107,10 @@ pub(super) async fn kill(
         tokio::time::sleep(EXIT_POLL).await;
     };
     let at = state.finished_at.unwrap_or_else(jiff::Timestamp::now);
-    let crash = Crash { signal: signal.to_owned(), step: current_step(scope), at };
+    // How much it had logged when it died: what comes after is what it logged since it started again,
+    // counted so on every engine (Podman stamps log lines to the second only).
+    let logged = ctx.engine.logs(&id, None).await.ok().map(|log| log.len());
+    let crash = Crash { signal: signal.to_owned(), step: current_step(scope), at, logged };
     scope.with_release(|ledger| {
         ledger.held.remove(&(container.to_owned(), Hold::Paused));
         ledger.crashes.insert(container.to_owned(), crash)
@@ -251,6 +256,9 @@ pub async fn explain(ctx: &RunContext, scope: &Scope, step: &Step, diagnosis: &m
     }
 }
 
+/// Below this size a log is read whole, and its part after a crash found by length.
+const LOG_READ_WHOLE: usize = crate::engine::container::LOG_CAPTURE_LIMIT / 2;
+
 /// A crash, said with what the program logged since it started again: how it recovered, or failed to.
 async fn crash_told(ctx: &RunContext, scope: &Scope, name: &str, crash: &Crash) -> String {
     let how = if crash.signal == "SIGKILL" || crash.signal == "9" {
@@ -260,7 +268,19 @@ async fn crash_told(ctx: &RunContext, scope: &Scope, name: &str, crash: &Crash) 
     };
     let mut text = format!("`{name}` was killed with {} at {}: {how}", crash.signal, crash.step);
     let Some(live) = scope.container(name) else { return text };
-    let lines = ctx.engine.logs_after(&live.id, crash.at, 2000).await.unwrap_or_default();
+    let whole_log = match crash.logged {
+        Some(before) => {
+            ctx.engine.logs(&live.id, None).await.ok().filter(|log| log.len() >= before && before < LOG_READ_WHOLE)
+        }
+        None => None,
+    };
+    let since_restart = whole_log
+        .zip(crash.logged)
+        .and_then(|(log, before)| log.get(before..).map(|rest| rest.lines().map(str::to_owned).collect::<Vec<_>>()));
+    let lines = match since_restart {
+        Some(lines) => lines,
+        None => ctx.engine.logs_after(&live.id, crash.at, 2000).await.unwrap_or_default(),
+    };
     let lines: Vec<&str> = lines.iter().map(|l| l.trim_end()).filter(|l| !l.trim().is_empty()).collect();
     if lines.is_empty() {
         let running = scope.refresh(name).await.is_ok_and(|s| s.running);
