@@ -141,33 +141,25 @@ pub async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Resu
         diagnosis.push(cut.to_string());
     }
     diagnosis.extend(diagnose::csrf::refusal(status, &answer.body, &csrf_sent(scope, http, &hop.path, hop.body)));
-    if status >= 500 {
+    if status >= 500 || status == 400 {
+        // Read once: the exception, the volume check and the framework's own words all come from it.
+        let since = ctx.engine.logs_since(&live.id, asked_at, Some(200)).await.unwrap_or_default();
         // A server error is usually an exception the server logged while answering: name it.
-        if let Ok(log) = ctx.engine.logs_since(&live.id, asked_at, Some(200)).await
-            && let Some(raised) = diagnose::traceback_last_line(&log)
+        if status >= 500
+            && let Some(raised) = diagnose::traceback_last_line(&since)
         {
             diagnosis.push(format!("answering it, the server in `{}` raised `{raised}`", http.container));
             let (engine, config) = (&ctx.engine, &live.config);
             diagnosis.extend(diagnose::volume_not_writable(engine, &live.id, &http.container, config, raised).await);
         }
-    }
-    if status >= 500 || status == 400 {
-        diagnosis.extend(framework_diagnosis(ctx, &live.id, &http.container, &answer, asked_at).await);
+        // Only a server error may be explained by what the framework said at start (unapplied migrations).
+        let whole = match status {
+            500.. => ctx.engine.logs(&live.id, None).await.unwrap_or_default(),
+            _ => String::new(),
+        };
+        diagnosis.extend(diagnose::django::explain(&http.container, status, &answer.body, &since, &whole));
     }
     super::steps::mismatches_to_halt(mismatches, diagnosis)
-}
-
-/// What the framework serving the answer said about it (Django's migrations, ALLOWED_HOSTS).
-async fn framework_diagnosis(
-    ctx: &RunContext,
-    id: &str,
-    container: &str,
-    answer: &HttpAnswer,
-    asked_at: i32,
-) -> Option<String> {
-    let since = ctx.engine.logs_since(id, asked_at, Some(200)).await.unwrap_or_default();
-    let whole = ctx.engine.logs(id, None).await.unwrap_or_default();
-    diagnose::django::explain(container, answer.status, &answer.body, &since, &whole)
 }
 
 /// Takes the values the step saves from the answer; what is missing is a mismatch.
