@@ -572,7 +572,7 @@ mod host_ports {
         if top <= bottom {
             return None;
         }
-        let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut given = crate::lock::unpoisoned(&GIVEN);
         // A draw that differs between processes and calls, without a random-number crate: the clock's
         // nanoseconds, the pid and a counter, mixed.
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());

@@ -14,7 +14,7 @@ use crate::engine::{Engine, EngineError};
 static UNFINISHED_STEP_IMAGES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 fn unfinished_step_images() -> std::sync::MutexGuard<'static, Vec<String>> {
-    UNFINISHED_STEP_IMAGES.lock().unwrap_or_else(|p| p.into_inner())
+    crate::lock::unpoisoned(&UNFINISHED_STEP_IMAGES)
 }
 
 /// Whether some failed build's step images still wait to be removed.
