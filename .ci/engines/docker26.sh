@@ -102,14 +102,14 @@ down() {
 }
 
 check_nothing_left() {
-  local left=()
-  [ -n "$(pids_mentioning "$EXEC_ROOT/")" ] && left+=("processes")
-  ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("bridge $BRIDGE")
-  ip -o -4 addr show | grep -q ' 10\.213\.' && left+=("a link with an address of 10.213/16")
-  iptables -S FORWARD | grep -q "seatrial-$ENGINE_NAME" && left+=("FORWARD rules")
-  grep -qE " ($EXEC_ROOT|$DIR)[ /]" /proc/self/mountinfo && left+=("mounts")
-  [ -e "$DIR" ] && left+=("$DIR")
-  [ ${#left[@]} -eq 0 ] || die "teardown left: ${left[*]}"
+  local left
+  left=$(
+    leftovers "$EXEC_ROOT" "$DIR" 10.213. 10.213/16
+    ip link show "$BRIDGE" >/dev/null 2>&1 && echo "bridge $BRIDGE"
+    iptables -S FORWARD | grep -q "seatrial-$ENGINE_NAME" && echo "FORWARD rules"
+    true
+  )
+  [ -z "$left" ] || die "teardown left: $(paste -sd ' ' <<<"$left")"
 }
 
 case "${1:-}" in

@@ -89,6 +89,18 @@ stop_pid() {
   rm -f "$file"
 }
 
+# leftovers RUN_DIR STATE_DIR ADDRESS_PREFIX SUBNET: what any engine's teardown may leave, one a line:
+# processes naming its run folder, a link with an address of its subnet, mounts below its folders, its
+# state folder. Each script adds what only its engine leaves.
+leftovers() {
+  local run=$1 dir=$2 prefix=$3 subnet=$4
+  [ -n "$(pids_mentioning "$run/")" ] && echo "processes"
+  ip -o -4 addr show | grep -qF " $prefix" && echo "a link with an address of $subnet"
+  grep -qE " ($run|$dir)[ /]" /proc/self/mountinfo && echo "mounts"
+  [ -e "$dir" ] && echo "$dir"
+  return 0
+}
+
 # pids_mentioning TEXT: processes whose command line contains TEXT (our own state folders' paths, which
 # nothing but what we started names), so that leftovers (shims, conmon) are ended by id, never by name.
 pids_mentioning() {

@@ -141,14 +141,14 @@ remove_netavark_leftovers() {
 }
 
 check_nothing_left() {
-  local left=()
-  [ -n "$(pids_mentioning "$RUN/")" ] && left+=("processes")
-  runc list 2>/dev/null | grep -qF " $DIR/" && left+=("buildah RUN containers")
-  ip -o -4 addr show | grep -q ' 10\.214\.' && left+=("a link with an address of 10.214/16")
-  iptables-save 2>/dev/null | grep -q NETAVARK && left+=("netavark firewall rules")
-  grep -qE " ($RUN|$DIR)[ /]" /proc/self/mountinfo && left+=("mounts")
-  [ -e "$DIR" ] && left+=("$DIR")
-  [ ${#left[@]} -eq 0 ] || die "teardown left: ${left[*]}"
+  local left
+  left=$(
+    leftovers "$RUN" "$DIR" 10.214. 10.214/16
+    runc list 2>/dev/null | grep -qF " $DIR/" && echo "buildah RUN containers"
+    iptables-save 2>/dev/null | grep -q NETAVARK && echo "netavark firewall rules"
+    true
+  )
+  [ -z "$left" ] || die "teardown left: $(paste -sd ' ' <<<"$left")"
 }
 
 case "${1:-}" in
