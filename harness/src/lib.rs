@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod compose;
 pub mod diagnose;
 pub mod dockerfile;
 pub mod doctor;

@@ -346,7 +346,7 @@ impl Engine {
     /// fails the whole inspect ("unknown variant `stopped`"). Such an answer is read again as JSON, the
     /// state taken as what it means (`stopped` is exited); without a raw transport (TLS, ssh) it is asked
     /// again until the state has moved on.
-    async fn inspect_leniently(&self, id: &str) -> Result<ContainerInspectResponse, EngineError> {
+    pub(crate) async fn inspect_leniently(&self, id: &str) -> Result<ContainerInspectResponse, EngineError> {
         let operation = "inspect container";
         let mut typed = self.docker.inspect_container(id, None).await;
         if !matches!(&typed, Err(e) if raw::is_unknown_value(e)) {

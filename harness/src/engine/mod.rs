@@ -12,6 +12,7 @@ pub mod identity;
 pub mod image;
 pub mod labels;
 pub mod raw;
+pub mod stack;
 pub mod sweep;
 pub mod watch;
 

@@ -161,7 +161,7 @@ impl Engine {
     /// `GET /containers/json?all=1`, read so that a state word bollard 0.21 does not know (Podman's
     /// transient `stopped`) cannot fail the listing, and with it a sweep: read again as JSON where the raw
     /// transport reaches the engine, else asked again until the state has moved on.
-    async fn list_containers_leniently(
+    pub(crate) async fn list_containers_leniently(
         &self,
         filters: &HashMap<String, Vec<String>>,
     ) -> Result<Vec<ContainerSummary>, EngineError> {

@@ -90,6 +90,9 @@ pub struct ScenarioOutcome {
     pub duration: Duration,
     /// Resources kept for debugging with `--keep`: how to reach them.
     pub kept: Vec<String>,
+    /// What the report says besides the checks: the compose version used, what the rewrite of a compose
+    /// stack changed, compose's warnings.
+    pub notes: Vec<String>,
 }
 
 /// Where in a [`ScenarioOutcome`] a failure is recorded: each failure lives in one place, and the outcome

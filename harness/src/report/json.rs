@@ -95,6 +95,9 @@ pub struct JsonScenario {
     pub logs: Vec<JsonLogTail>,
     /// With `--keep`: how to reach the resources left for debugging.
     pub kept: Vec<String>,
+    /// What seatrial says besides the checks: the compose version, what it changed in a compose stack's
+    /// copy (ports, fixed names), compose's own warnings.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -206,6 +209,7 @@ pub fn scenario(outcome: &ScenarioOutcome) -> JsonScenario {
             .map(|l| JsonLogTail { container: l.container.clone(), lines: l.lines.clone() })
             .collect(),
         kept: outcome.kept.clone(),
+        notes: outcome.notes.clone(),
     }
 }
 
@@ -299,6 +303,7 @@ fn cut_short(test_name: String, at: JsonPlace) -> JsonScenario {
         scenario_failure: None,
         logs: Vec::new(),
         kept: Vec::new(),
+        notes: Vec::new(),
     }
 }
 

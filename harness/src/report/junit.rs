@@ -86,8 +86,12 @@ pub fn to_xml(
         let mut case = TestCase::new(xml_safe(&outcome.name), status);
         case.set_classname(xml_safe(suite_name(&outcome.test_name)));
         case.set_time(outcome.duration);
+        let mut out: String = outcome.notes.iter().map(|note| format!("note: {}\n", xml_safe(note))).collect();
         if !outcome.logs.is_empty() {
-            case.set_system_out(logs_text(outcome.logs.iter().map(|t| (t.container.as_str(), t.lines.as_str()))));
+            out.push_str(&logs_text(outcome.logs.iter().map(|t| (t.container.as_str(), t.lines.as_str()))));
+        }
+        if !out.is_empty() {
+            case.set_system_out(out);
         }
         suite_for(&mut suites, suite_name(&outcome.test_name)).add_test_case(case);
     }
@@ -203,6 +207,7 @@ mod tests {
             }],
             duration: Duration::from_millis(1234),
             kept: vec![],
+            notes: vec![],
         }
     }
 

@@ -47,6 +47,9 @@ pub fn render_failure(outcome: &ScenarioOutcome) -> String {
             let _ = writeln!(out, "    | {}", shown_log_line(line));
         }
     }
+    for note in &outcome.notes {
+        let _ = writeln!(out, "  note:     {}", printable(note));
+    }
     if !outcome.kept.is_empty() {
         let _ = writeln!(out, "  kept for debugging (--keep):");
         for line in &outcome.kept {

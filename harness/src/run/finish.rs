@@ -34,6 +34,7 @@ pub(super) async fn finish(
         logs: Vec::new(),
         duration: Duration::ZERO,
         kept: Vec::new(),
+        notes: scope.notes(),
     };
     let mut current = progress.current;
     let ending = match ending {

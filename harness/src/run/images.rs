@@ -180,7 +180,7 @@ async fn built_image(ctx: &RunContext, test_name: &str, image: &PlannedImage) ->
 }
 
 /// A failed build as a check that did not hold: the instruction it failed at, its hint and the log tail.
-fn build_halt(image: &PlannedImage, err: &BuildError) -> Halt {
+pub(super) fn build_halt(image: &PlannedImage, err: &BuildError) -> Halt {
     let log = err.log().unwrap_or_default();
     let tail: Vec<&str> = log.lines().collect();
     let tail = tail[tail.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");

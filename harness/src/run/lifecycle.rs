@@ -69,8 +69,39 @@ async fn bring_up(
         progress.first_failure.get_or_insert(site);
     };
     let mut unavailable: HashMap<String, String> = HashMap::new();
-    // Bring the containers up, in the order written.
     let mut network = None;
+    // The stack first: the scenario's own containers join its network.
+    if let Some(compose) = &scenario.compose {
+        let what = "start of the compose stack".to_owned();
+        set_current(&compose.at, what.clone());
+        let phase = Phase::StartingContainer { container: "compose stack", at: &compose.at };
+        ctx.events.emit(&Event::Phase { test_name: &scenario.test_name, phase });
+        scope.enter_phase(format!("the {what}"));
+        let mut result = super::stack::bring_up(ctx, scenario, scope, compose).await;
+        if let Err(Halt::Check { diagnosis, .. }) = &mut result {
+            diagnosis.extend(limits::limits_hit(ctx, scope, scenario).await);
+        }
+        match result {
+            Ok(()) => network = scope.stack().map(|live| super::stack::stack_network(&live)),
+            Err(halt) => {
+                let failure = halt.into_failure(compose.at.clone(), what);
+                let own: Vec<&str> = scenario.containers.iter().map(|c| c.name.as_str()).collect();
+                for planned in &scenario.steps {
+                    if let Some(name) = planned.step.container().filter(|n| !own.contains(n))
+                        && scope.container(name).is_none()
+                    {
+                        let why = format!("the compose stack did not come up: {}", failure.actual);
+                        unavailable.insert(name.to_owned(), why);
+                    }
+                }
+                record(failure, None);
+                if ctx.policy.on_failure == OnFailure::Stop {
+                    return None;
+                }
+            }
+        }
+    }
+    // Bring the containers up, in the order written.
     for container in &scenario.containers {
         let what = format!("start of container `{}`", container.name);
         let at = container.ready.as_ref().map_or_else(|| scenario.at.clone(), |r| r.at.clone());

@@ -17,6 +17,7 @@ pub mod ready;
 pub mod relay;
 pub mod release;
 pub mod scope;
+pub mod stack;
 pub mod steps;
 
 use std::sync::{Arc, Mutex};
@@ -50,6 +51,8 @@ pub struct RunContext {
     pub watch: EngineWatch,
     /// Where the run's events go: every reporter.
     pub events: Events,
+    /// The compose CLI, found when the first stack needs it.
+    compose: tokio::sync::OnceCell<Result<crate::compose::ComposeCli, crate::compose::ComposeError>>,
 }
 
 impl RunContext {
@@ -68,7 +71,22 @@ impl RunContext {
             .build()
             .unwrap_or_default();
         let watch = EngineWatch::start(&engine, runtime);
-        RunContext { engine, run, images: images::ImageCache::default(), http, policy, cancellation, watch, events }
+        RunContext {
+            engine,
+            run,
+            images: images::ImageCache::default(),
+            http,
+            policy,
+            cancellation,
+            watch,
+            events,
+            compose: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The compose CLI the user has, found once per run.
+    pub async fn compose_cli(&self) -> Result<crate::compose::ComposeCli, crate::compose::ComposeError> {
+        self.compose.get_or_init(|| crate::compose::ComposeCli::find(&self.engine.host)).await.clone()
     }
 
     /// Why the engine is gone, once it is: from then on no engine call is worth making.

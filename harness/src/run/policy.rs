@@ -33,12 +33,20 @@ pub struct Policy {
     pub on_failure: OnFailure,
     pub lone_container_network: LoneContainerNetwork,
     pub keep: Keep,
+    /// The code under test is a submission's: a compose stack may not reach the host (privileged, host
+    /// namespaces, bind mounts outside its folder).
+    pub untrusted: bool,
 }
 
 impl Policy {
     /// `seatrial run` and the cargo-test harness.
     pub fn testing(keep: Keep) -> Policy {
-        Policy { on_failure: OnFailure::Stop, lone_container_network: LoneContainerNetwork::EngineDefault, keep }
+        Policy {
+            on_failure: OnFailure::Stop,
+            lone_container_network: LoneContainerNetwork::EngineDefault,
+            keep,
+            untrusted: false,
+        }
     }
 
     /// `seatrial grade`.
@@ -47,6 +55,7 @@ impl Policy {
             on_failure: OnFailure::GoOn,
             lone_container_network: LoneContainerNetwork::OwnNetwork,
             keep: Keep::Nothing,
+            untrusted: true,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use super::cancel::Cancellation;
 use crate::engine::container::{ContainerConfig, ContainerState};
@@ -35,6 +36,12 @@ struct ScopeState {
     unstarted: HashMap<String, String>,
     /// What the release steps did that a later failure may need to be told, by container.
     release: super::release::ReleaseLedger,
+    /// The scenario's compose stack, once its copy is written (taken down in cleanup).
+    stack: Option<Arc<super::stack::LiveStack>>,
+    /// Which of `containers` are the stack's services (compose removes them, not the scope).
+    services: std::collections::HashSet<String>,
+    /// What the report should say besides the checks (the compose version, what the rewrite changed).
+    notes: Vec<String>,
 }
 
 /// One scenario's resources and the names they get.
@@ -159,6 +166,52 @@ impl Scope {
         Ok(id)
     }
 
+    pub fn set_stack(&self, stack: Arc<super::stack::LiveStack>) {
+        self.state().stack = Some(stack);
+    }
+
+    pub fn stack(&self) -> Option<Arc<super::stack::LiveStack>> {
+        self.state().stack.clone()
+    }
+
+    /// Registers a service's container under the service's name.
+    pub fn add_service(&self, service: &str, live: LiveContainer) {
+        let mut state = self.state();
+        state.services.insert(service.to_owned());
+        state.containers.insert(service.to_owned(), live);
+    }
+
+    /// Forgets the services' containers (before they are found again, or after `down`).
+    pub fn forget_services(&self) {
+        let mut state = self.state();
+        let services: Vec<String> = state.services.drain().collect();
+        for service in services {
+            state.containers.remove(&service);
+        }
+    }
+
+    /// The scenario's own containers (not the stack's services), by name.
+    pub fn own_containers(&self) -> Vec<(String, LiveContainer)> {
+        let state = self.state();
+        state
+            .containers
+            .iter()
+            .filter(|(k, _)| !state.services.contains(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    pub fn add_note(&self, note: String) {
+        let mut state = self.state();
+        if !state.notes.contains(&note) {
+            state.notes.push(note);
+        }
+    }
+
+    pub fn notes(&self) -> Vec<String> {
+        self.state().notes.clone()
+    }
+
     /// The release steps' record, to change or read under the scope's lock.
     pub fn with_release<T>(&self, f: impl FnOnce(&mut super::release::ReleaseLedger) -> T) -> T {
         f(&mut self.state().release)
@@ -237,11 +290,16 @@ impl Scope {
     /// after, so a graceful stop would buy nothing and cost the whole grace period for every PID 1 that
     /// ignores SIGTERM (a shell, `sleep`, busybox `httpd`). After an interruption nothing waits.
     pub async fn cleanup(&self) -> Result<(), EngineError> {
-        let (containers, network, volumes, unstarted) = {
+        let (containers, services, stack, network, volumes, unstarted) = {
             let mut state = self.state();
             let unstarted: Vec<String> = state.unstarted.drain().map(|(_, id)| id).collect();
+            let services = std::mem::take(&mut state.services);
+            let (services, containers): (Vec<_>, Vec<_>) =
+                state.containers.drain().partition(|(name, _)| services.contains(name));
             (
-                state.containers.drain().map(|(_, c)| c).collect::<Vec<_>>(),
+                containers.into_iter().map(|(_, c)| c).collect::<Vec<_>>(),
+                services.into_iter().map(|(_, c)| c).collect::<Vec<_>>(),
+                state.stack.take(),
                 state.network.take(),
                 std::mem::take(&mut state.volumes),
                 unstarted,
@@ -265,6 +323,28 @@ impl Scope {
             .chain(futures_util::future::join_all(unstarted).await)
         {
             if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        // The stack goes after the scenario's own containers, which may sit on its network; its services'
+        // containers and anonymous volumes are removed after it too, should compose have left any.
+        if let Some(stack) = stack {
+            let grace = if interrupted { Some(Duration::ZERO) } else { stack.cleanup_grace() };
+            if let Err(e) = stack.stack.down(true, grace).await {
+                first_error.get_or_insert(EngineError {
+                    operation: "compose down",
+                    resource: stack.stack.project.clone(),
+                    message: e.to_string(),
+                    status: None,
+                    unanswered: false,
+                });
+            }
+            for live in &services {
+                if let Err(e) = self.engine.remove_container(&live.id).await {
+                    first_error.get_or_insert(e);
+                }
+            }
+            if let Err(e) = self.engine.remove_project_volumes(&stack.stack.project).await {
                 first_error.get_or_insert(e);
             }
         }

@@ -91,6 +91,10 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
             save_output(scope, exec, &output)
         }
         Step::Logs(logs) => logs_step(ctx, scope, logs).await,
+        Step::Restart(name) | Step::Start(name) | Step::Recreate(name) if super::stack::is_service(scope, name) => {
+            super::stack::step(ctx, scope, step).await
+        }
+        Step::Down { .. } | Step::Up => super::stack::step(ctx, scope, step).await,
         Step::Restart(name) | Step::Start(name) | Step::Recreate(name) => {
             let container =
                 planned(scenario, name).ok_or_else(|| Halt::check(format!("a container `{name}`"), "none"))?;

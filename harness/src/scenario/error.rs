@@ -175,7 +175,9 @@ impl ScenarioError {
             InvalidDuration { .. } => Some("write durations like `500ms`, `30s`, `1m30s`".to_owned()),
             WrongType { example: Some(example), .. } => Some(format!("for example: `{example}`")),
             DuplicateKey { .. } => Some("keep one of them (YAML keeps no duplicates: the last would win)".to_owned()),
-            MissingKey { key, .. } => super::messages::what_key_takes(key).map(|(_, ex)| format!("for example: `{ex}`")),
+            MissingKey { key, .. } => {
+                super::messages::what_key_takes(key).map(|(_, ex)| format!("for example: `{ex}`"))
+            }
             HostPortIgnored { container_port } => Some(format!(
                 "steps name the container port (`http: {{ port: {container_port} }}`), and parallel scenarios never clash \
                  on host ports; `--keep` prints the host port of a failed scenario"
@@ -186,11 +188,13 @@ impl ScenarioError {
             )),
             NotAHostName { .. } => Some("use letters a-z, digits and `-` (`web`, `api-1`)".to_owned()),
             ChecksNothing { .. } => Some("give it `containers:` to run and `steps:` to check them".to_owned()),
-            NotUtf8 { .. } => Some("save the file as UTF-8 (every editor can; `iconv -f latin1 -t utf-8` converts it)".to_owned()),
+            NotUtf8 { .. } => {
+                Some("save the file as UTF-8 (every editor can; `iconv -f latin1 -t utf-8` converts it)".to_owned())
+            }
             ComposeFile => Some(
-                "seatrial does not read compose files (yet): write a scenario file whose `containers:` run the stack's \
-                 images (compose's `environment:` is `env:`, `depends_on:` is the order of `containers:` with a \
-                 `ready:` check each; see docs/scenario-format.md)"
+                "a scenario file names the compose file and says what to check: `scenarios: [{ name: stack, compose: \
+                 { file: docker-compose.yml }, steps: [...] }]`; each service is a container of the steps, by its \
+                 name (docs/scenario-format.md, \"Compose stacks\")"
                     .to_owned(),
             ),
             UndefinedVariable { name } => Some(format!("set it, or give a default: `${{{name}:-value}}`")),

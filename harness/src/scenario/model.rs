@@ -62,6 +62,9 @@ pub struct BuildSpec {
 pub struct ScenarioSpec {
     /// The test's name, unique in the run; reports call it `<file stem>::<name>`.
     pub name: Spanned<String>,
+    /// A compose stack whose services are the scenario's containers, by service name; brought up with
+    /// the compose CLI before `containers:`, which join its default network.
+    pub compose: Option<Spanned<ComposeSpec>>,
     /// Containers by name, started in the order written, each waiting for its `ready:` check.
     #[serde(default)]
     pub containers: IndexMap<String, Spanned<ContainerSpec>>,
@@ -74,6 +77,45 @@ pub struct ScenarioSpec {
     /// How long the whole scenario may take, builds excluded, e.g. `2m` (default `5m`).
     pub timeout: Option<Spanned<DurationText>>,
 }
+
+/// A compose stack to test: the user's compose files, read by the user's compose CLI.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeSpec {
+    /// The compose file, or several (later ones override earlier ones, as with `-f`), relative to the
+    /// scenario file.
+    pub file: Spanned<OneOrMany>,
+    /// The folder compose resolves relative paths against (default: the first file's folder).
+    pub project_directory: Option<Spanned<String>>,
+    /// Files of variables for the compose file's own `${VAR}`s (default: `.env` in the project folder).
+    pub env_file: Option<Spanned<OneOrMany>>,
+    /// Profiles to enable, as `--profile`.
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    /// The services to start (with what they depend on); default all.
+    pub services: Option<Vec<Spanned<String>>>,
+    /// Variables for the compose file's own `${VAR}`s, over seatrial's environment.
+    #[serde(default)]
+    pub env: EnvVars,
+    /// A readiness check per service, waited for after `up` and after each lifecycle step of the service
+    /// (default: healthy for a service with a healthcheck, else running).
+    #[serde(default)]
+    pub ready: IndexMap<String, Spanned<ReadySpec>>,
+}
+
+/// `down`: stops and removes the stack; its volumes stay unless `volumes: true`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DownStepSpec {
+    /// Removes the stack's named volumes too, as `down -v` (default false).
+    #[serde(default)]
+    pub volumes: bool,
+}
+
+/// `up`: brings the stack back after a `down`, and waits for every service to be ready.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpStepSpec {}
 
 /// How to run one container of a scenario.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -216,6 +258,10 @@ pub enum StepSpec {
     Disconnect(Spanned<String>),
     /// Puts the named disconnected container back on the scenario's network, under its name.
     Connect(Spanned<String>),
+    /// Stops and removes the compose stack (`compose down`), keeping its volumes unless `volumes: true`.
+    Down(DownStepSpec),
+    /// Brings the compose stack up again after a `down` (`compose up -d`) and waits for its services.
+    Up(UpStepSpec),
 }
 
 /// An HTTP request and its expectations.

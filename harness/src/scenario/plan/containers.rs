@@ -190,7 +190,7 @@ impl Planner<'_> {
 
     /// A readiness check. Its port need not be published: one that is not is probed from inside the
     /// scenario's network.
-    fn ready(&mut self, spec: &Spanned<ReadySpec>) -> Option<Ready> {
+    pub(super) fn ready(&mut self, spec: &Spanned<ReadySpec>) -> Option<Ready> {
         let r = &spec.value;
         let at = loc(spec);
         let mut checks = Vec::new();

@@ -248,7 +248,8 @@ impl Planner<'_> {
     pub(super) fn image_step(&mut self, spec: &ImageStepSpec, names: &[String], at: Option<Loc>) -> Option<Step> {
         let of_at = loc(&spec.of);
         let shown = self.var(&spec.of.value, of_at);
-        let of = if names.contains(&shown) {
+        let unread_service = self.open_names && !self.images.contains_key(&shown) && !shown.contains([':', '/', '@']);
+        let of = if names.contains(&shown) || unread_service {
             // A container's name also naming another image of `images:` would leave the reader guessing.
             if let Some(image) = self.images.get(&shown).cloned()
                 && self.tracked.image_of(&shown).is_some_and(|current| current.name() != image.name)

@@ -5,6 +5,7 @@
 //! and `file` steps (their types beside them), `release` the release steps and the state they leave each
 //! container in.
 
+mod compose;
 mod containers;
 mod contents;
 mod fill;
@@ -27,8 +28,8 @@ pub use self::planner::{Lookup, PlanEnv, SUBMISSION_VARIABLES, SubmissionVars, p
 pub use self::text::{JsonText, Pattern, Text};
 pub use self::types::{
     Body, Capture, CaptureSource, Comparison, Cookies, ExecStep, FileContent, Grading, HttpExpect, HttpStep, ImageRef,
-    JsonExpectation, JsonTest, LogsStep, Mount, Part, PartValue, PlannedContainer, PlannedImage, PlannedScenario,
-    PlannedStep, Ready, ReadyCheck, Redirects, Step, Where,
+    JsonExpectation, JsonTest, LogsStep, Mount, Part, PartValue, PlannedCompose, PlannedContainer, PlannedImage,
+    PlannedScenario, PlannedStep, Ready, ReadyCheck, Redirects, Step, Where,
 };
 
 // What a plan takes where the file names no duration; here because the planner's files share them.

@@ -87,6 +87,9 @@ pub fn plan_file(
         submission: env.submission,
         images: HashMap::new(),
         tracked: super::release::Tracked::default(),
+        open_names: false,
+        services: Vec::new(),
+        stack: None,
     };
     planner.file(file)
 }
@@ -113,6 +116,19 @@ pub(super) struct Planner<'a> {
     /// What the release steps did so far in the scenario being planned: paused and disconnected
     /// containers, and the image each container runs.
     pub(super) tracked: super::release::Tracked,
+    /// The scenario's compose services, when they cannot be known before compose runs: steps may name
+    /// any container, and compose says at run time whether it is a service.
+    pub(super) open_names: bool,
+    /// The scenario's compose services, by name.
+    pub(super) services: Vec<String>,
+    /// Whether the scenario has a compose stack, and whether a `down` took it down at the step planned.
+    pub(super) stack: Option<StackState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StackState {
+    Up,
+    Down,
 }
 
 pub(super) fn loc<T>(spanned: &Spanned<T>) -> Option<Loc> {
@@ -219,7 +235,7 @@ impl Planner<'_> {
     }
 
     /// A path that still holds `${SUBMISSION}` while an assignment is checked: each submission's, unknown yet.
-    fn is_placeholder(&self, text: &str) -> bool {
+    pub(super) fn is_placeholder(&self, text: &str) -> bool {
         self.submission == SubmissionVars::Placeholders
             && SUBMISSION_VARIABLES.iter().any(|v| text.contains(&format!("${{{v}")))
     }
@@ -227,6 +243,20 @@ impl Planner<'_> {
     /// The scenario's folder, canonical.
     pub(super) fn folder(&self) -> &Path {
         &self.folder
+    }
+
+    pub(super) fn bind_roots(&self) -> &[PathBuf] {
+        &self.bind_roots
+    }
+
+    /// Whether a canonical path is inside the project folder.
+    pub(super) fn in_project(&self, real: &Path) -> bool {
+        real.starts_with(&self.project.root)
+    }
+
+    /// The project folder and how it was found, for the error that refuses a path outside it.
+    pub(super) fn project_said(&self) -> (String, &'static str) {
+        (self.project.root.display().to_string(), self.project.found.explain())
     }
 
     /// A build context is read into a tar, never mounted, so it may sit beside the scenario folder
@@ -376,23 +406,53 @@ impl Planner<'_> {
         images: &HashMap<String, Arc<PlannedImage>>,
     ) -> PlannedScenario {
         let s = &spec.value;
-        if s.containers.is_empty() && s.steps.is_empty() {
+        if s.compose.is_none() && s.containers.is_empty() && s.steps.is_empty() {
             self.warn(loc(&spec.value.name), ScenarioErrorKind::ChecksNothing { name: name.clone() });
         }
         // Containers start before any step: a value a step saves cannot be used in them.
         self.saves = ScenarioSaves::of(&s.steps);
+        let (compose, known) = match &s.compose {
+            Some(spec) => {
+                let (planned, known) = self.compose(spec);
+                (planned.map(Arc::new), Some(known))
+            }
+            None => (None, None),
+        };
         let containers: Vec<PlannedContainer> =
             s.containers.iter().map(|(cname, c)| self.container(cname, c, images)).collect();
-        let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
+        let mut names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
+        // Steps are checked against the scenario's containers and the stack's services alike.
+        let mut checked_against = containers.clone();
+        self.open_names = known.as_ref().is_some_and(|k| k.names.is_none());
+        self.services = Vec::new();
+        self.stack = compose.as_ref().map(|_| StackState::Up);
+        if let Some(known) = known {
+            for service in known.names.iter().flatten() {
+                if names.contains(service) {
+                    self.error(
+                        loc(&spec.value.name),
+                        ScenarioErrorKind::Invalid(format!(
+                            "`{service}` is both a container of the scenario and a service of its compose stack: \
+                             rename the container"
+                        )),
+                    );
+                }
+            }
+            self.services = known.names.clone().unwrap_or_default();
+            names.extend(self.services.iter().cloned());
+            checked_against.extend(known.stand_ins);
+        }
         let mut running: HashSet<String> = names.iter().cloned().collect();
-        self.tracked = super::release::Tracked::new(&containers);
+        self.tracked = super::release::Tracked::new(&checked_against);
         let mut steps = Vec::new();
         for (index, step) in s.steps.iter().enumerate() {
             self.saves.at_step(index);
-            if let Some(planned) = self.step(step, &containers, &names, &mut running) {
+            if let Some(planned) = self.step(step, &checked_against, &names, &mut running) {
                 steps.push(planned);
             }
         }
+        self.open_names = false;
+        self.stack = None;
         // The scenario's own keys are fixed before its steps run too.
         self.saves.before_steps();
         let timeout = self.duration(&s.timeout, DEFAULT_SCENARIO_TIMEOUT);
@@ -401,6 +461,7 @@ impl Planner<'_> {
             test_name: format!("{stem}::{name}"),
             name,
             at: self.at(loc(spec)),
+            compose,
             containers,
             steps,
             ignore: s.ignore,

@@ -45,6 +45,11 @@ impl Tracked {
 }
 
 impl Planner<'_> {
+    /// Whether `name` is a container the steps so far know (not a service that cannot be read yet).
+    pub(super) fn tracked_has(&self, name: &str) -> bool {
+        self.tracked.images.contains_key(name)
+    }
+
     /// Why a step that needs `name` running cannot have it at this point, beyond its being stopped: it is
     /// paused, or (for `what` that reaches it through a published port) disconnected. `true` when reported.
     pub(super) fn refuse_paused_or_cut(&mut self, name: &str, at: Option<Loc>, what: &str) -> bool {

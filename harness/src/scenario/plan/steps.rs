@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::http::CaptureFrom;
-use super::planner::{Planner, loc};
+use super::planner::{Planner, StackState, loc};
 use super::{DEFAULT_EXEC_TIMEOUT, DEFAULT_STOP_WITHIN};
 use super::{ExecStep, Grading, LogsStep, PlannedContainer, PlannedStep, Step};
 use crate::scenario::dialect::StopForm;
@@ -16,7 +16,8 @@ impl Planner<'_> {
     /// The container a step names, if the scenario has it; the error points at the name.
     pub(super) fn container_name(&mut self, name: &Spanned<String>, names: &[String]) -> Option<(String, Option<Loc>)> {
         let at = loc(name);
-        if names.contains(&name.value) {
+        // A name the scenario does not know may be a service of a stack that cannot be read yet.
+        if names.contains(&name.value) || self.open_names {
             return Some((name.value.clone(), at));
         }
         self.error(at, ScenarioErrorKind::UnknownContainer { name: name.value.clone(), known: names.to_vec() });
@@ -28,7 +29,17 @@ impl Planner<'_> {
         if self.refuse_paused_or_cut(name, at, what) {
             return;
         }
-        if !running.contains(name) {
+        let unknown_service = self.open_names && !self.services.iter().any(|s| s == name) && !running.contains(name);
+        if unknown_service && self.stack == Some(StackState::Down) {
+            self.error(
+                at,
+                ScenarioErrorKind::Invalid(format!(
+                    "the stack is down at this step: `{what}` needs `- up: {{}}` before"
+                )),
+            );
+            return;
+        }
+        if !running.contains(name) && !unknown_service {
             self.error(
                 at,
                 ScenarioErrorKind::Invalid(format!(
@@ -52,7 +63,7 @@ impl Planner<'_> {
                 ScenarioErrorKind::Invalid(
                     "this step names no step kind: give one of `http`, `exec`, `logs`, `restart`, `recreate`, \
                      `start`, `stop`, `sleep`, `image`, `file`, `replace`, `kill`, `pause`, `unpause`, `disconnect`, \
-                     `connect`"
+                     `connect`, `down`, `up`"
                         .into(),
                 ),
             );
@@ -133,6 +144,55 @@ impl Planner<'_> {
                 Step::Stop { container, within: self.duration(&within, DEFAULT_STOP_WITHIN) }
             }
             StepSpec::Sleep(d) => Step::Sleep(self.duration(&Some(d.clone()), Duration::ZERO)),
+            StepSpec::Down(down) => {
+                match self.stack {
+                    None => self.error(
+                        at,
+                        ScenarioErrorKind::Invalid(
+                            "`down` takes down the scenario's compose stack, and it has none (add `compose:`)".into(),
+                        ),
+                    ),
+                    Some(StackState::Down) => {
+                        self.error(at, ScenarioErrorKind::Invalid("the stack is already down at this step".into()))
+                    }
+                    Some(StackState::Up) => {}
+                }
+                self.stack = self.stack.map(|_| StackState::Down);
+                for service in &self.services {
+                    running.remove(service);
+                }
+                Step::Down { volumes: down.volumes }
+            }
+            StepSpec::Up(_) => {
+                match self.stack {
+                    None => self.error(
+                        at,
+                        ScenarioErrorKind::Invalid(
+                            "`up` brings back the scenario's compose stack, and it has none (add `compose:`)".into(),
+                        ),
+                    ),
+                    Some(StackState::Up) => self.error(
+                        at,
+                        ScenarioErrorKind::Invalid(
+                            "the stack is already up at this step: `up` follows a `down`".into(),
+                        ),
+                    ),
+                    Some(StackState::Down) => {}
+                }
+                self.stack = self.stack.map(|_| StackState::Up);
+                running.extend(self.services.iter().cloned());
+                Step::Up
+            }
+            StepSpec::Replace(_) | StepSpec::Disconnect(_) | StepSpec::Connect(_) if self.names_a_service(kind) => {
+                self.error(
+                    at,
+                    ScenarioErrorKind::Invalid(format!(
+                        "`{}` works on the scenario's own containers; a compose service changes in its compose file",
+                        kind_word(kind)
+                    )),
+                );
+                return None;
+            }
             StepSpec::Image(_)
             | StepSpec::File(_)
             | StepSpec::Replace(_)
@@ -158,5 +218,26 @@ impl Planner<'_> {
             hidden: g.hidden,
         };
         Some(PlannedStep { at: self.at(at), step, grading })
+    }
+}
+
+impl Planner<'_> {
+    /// Whether a `replace`, `disconnect` or `connect` names a compose service (or, when the services are
+    /// not known yet, anything but a container of the scenario).
+    fn names_a_service(&self, kind: &StepSpec) -> bool {
+        let name = match kind {
+            StepSpec::Replace(r) => &r.container.value,
+            StepSpec::Disconnect(c) | StepSpec::Connect(c) => &c.value,
+            _ => return false,
+        };
+        self.services.iter().any(|s| s == name) || (self.open_names && !self.tracked_has(name))
+    }
+}
+
+fn kind_word(kind: &StepSpec) -> &'static str {
+    match kind {
+        StepSpec::Replace(_) => "replace",
+        StepSpec::Disconnect(_) => "disconnect",
+        _ => "connect",
     }
 }

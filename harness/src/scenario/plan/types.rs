@@ -302,6 +302,12 @@ pub enum Step {
     Unpause(String),
     Disconnect(String),
     Connect(String),
+    /// `compose down` of the scenario's stack; its named volumes too with `volumes`.
+    Down {
+        volumes: bool,
+    },
+    /// `compose up -d` of the scenario's stack after a `down`.
+    Up,
 }
 
 impl Step {
@@ -324,6 +330,8 @@ impl Step {
             Step::Unpause(_) => "unpause",
             Step::Disconnect(_) => "disconnect",
             Step::Connect(_) => "connect",
+            Step::Down { .. } => "down",
+            Step::Up => "up",
         }
     }
 
@@ -334,7 +342,7 @@ impl Step {
             Step::Exec(e) => Some(&e.container),
             Step::Logs(l) => Some(&l.container),
             Step::Restart(c) | Step::Recreate(c) | Step::Start(c) | Step::Stop { container: c, .. } => Some(c),
-            Step::Sleep(_) => None,
+            Step::Sleep(_) | Step::Down { .. } | Step::Up => None,
             Step::Image(i) => i.container(),
             Step::File(f) => f.container(),
             Step::Replace { container: c, .. } | Step::Kill { container: c, .. } => Some(c),
@@ -364,6 +372,9 @@ impl Step {
             Step::Unpause(c) => format!("unpause {c}"),
             Step::Disconnect(c) => format!("disconnect {c}"),
             Step::Connect(c) => format!("connect {c}"),
+            Step::Down { volumes: false } => "down".to_owned(),
+            Step::Down { volumes: true } => "down with volumes".to_owned(),
+            Step::Up => "up".to_owned(),
         }
     }
 }
@@ -391,8 +402,30 @@ pub struct PlannedScenario {
     /// `file-stem::name`, the test's name for libtest filters and JUnit.
     pub test_name: String,
     pub at: Where,
+    /// The compose stack whose services are containers of the scenario, brought up first.
+    pub compose: Option<Arc<PlannedCompose>>,
     pub containers: Vec<PlannedContainer>,
     pub steps: Vec<PlannedStep>,
     pub ignore: bool,
     pub timeout: Duration,
+}
+
+/// A compose stack of a scenario, as the file gives it; compose itself reads the files when it runs.
+#[derive(Debug, Clone)]
+pub struct PlannedCompose {
+    pub at: Where,
+    pub source: crate::compose::StackSource,
+    /// The services `up` starts; empty: all.
+    pub services: Vec<String>,
+    /// A readiness check per service, by service name.
+    pub ready: Vec<(String, Ready)>,
+    /// Folders that a build context or bind mount of the stack must stay in when the stack is untrusted
+    /// (graded): the scenario's and the submission's.
+    pub roots: Vec<PathBuf>,
+}
+
+impl PlannedCompose {
+    pub fn ready_of(&self, service: &str) -> Option<&Ready> {
+        self.ready.iter().find(|(name, _)| name == service).map(|(_, ready)| ready)
+    }
 }

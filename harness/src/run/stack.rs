@@ -1,0 +1,332 @@
+//! A scenario's compose stack, a second source of containers for the one executor: `config`, seatrial's
+//! builds of the services, the rewritten copy brought up with compose, then each service's container
+//! registered in the scope under its service name, so that every step and diagnosis works on it as on a
+//! container of the scenario. Lifecycle steps of a service go to compose.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::guard::exited_halt;
+use super::ready::wait_ready;
+use super::scope::{LiveContainer, Scope};
+use super::steps::DEFAULT_STOP_GRACE;
+use super::{Halt, RunContext};
+use crate::compose::rewrite::{self, RewriteInput, ServiceFacts};
+use crate::compose::{ComposeError, Stack};
+use crate::diagnose;
+use crate::engine::build::BuildProgressSink;
+use crate::outcome::events::{Event, Phase};
+use crate::scenario::plan::{DEFAULT_BUILD_TIMEOUT, Grading, PlannedCompose, PlannedImage, PlannedScenario, Step};
+
+/// The stack while the scenario runs.
+pub struct LiveStack {
+    pub stack: Stack,
+    pub services: Vec<ServiceFacts>,
+    pub plan: Arc<PlannedCompose>,
+}
+
+impl std::fmt::Debug for LiveStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveStack").field("project", &self.stack.project).finish()
+    }
+}
+
+impl LiveStack {
+    fn facts(&self, service: &str) -> Option<&ServiceFacts> {
+        self.services.iter().find(|s| s.name == service)
+    }
+
+    /// The services `up` starts: those the scenario names (and what they depend on), else all.
+    fn started(&self) -> Vec<String> {
+        if self.plan.services.is_empty() {
+            return self.services.iter().map(|s| s.name.clone()).collect();
+        }
+        let mut started: Vec<String> = Vec::new();
+        let mut todo = self.plan.services.clone();
+        while let Some(name) = todo.pop() {
+            if started.contains(&name) {
+                continue;
+            }
+            if let Some(facts) = self.facts(&name) {
+                todo.extend(facts.depends_on.iter().cloned());
+            }
+            started.push(name);
+        }
+        started
+    }
+
+    /// How long each container may take to stop in cleanup: at once, unless a service says how it
+    /// stops (it may write something out on the way).
+    pub fn cleanup_grace(&self) -> Option<Duration> {
+        let declared = self.services.iter().any(|s| s.stop_grace_period.is_some() || s.stop_signal.is_some());
+        if declared { None } else { Some(Duration::ZERO) }
+    }
+}
+
+fn compose_halt(expected: impl Into<String>, err: ComposeError) -> Halt {
+    Halt::check(expected, err.to_string())
+}
+
+/// Resolves, builds, rewrites and brings up the scenario's stack, then waits for each service.
+pub(super) async fn bring_up(
+    ctx: &RunContext,
+    scenario: &PlannedScenario,
+    scope: &Scope,
+    plan: &Arc<PlannedCompose>,
+) -> Result<(), Halt> {
+    let cli = ctx.compose_cli().await.map_err(|e| compose_halt("a compose command to run the stack", e))?;
+    scope.add_note(format!("compose: {}", cli.describe()));
+    let scratch = Stack::scratch().map_err(|e| Halt::check("a scratch folder for compose", e.to_string()))?;
+    let resolved = Stack::resolve(&cli, &ctx.engine.host, &plan.source, &scope.prefix, scratch.path())
+        .await
+        .map_err(|e| compose_halt("compose to read the stack's files", e))?;
+    for warning in &resolved.warnings {
+        scope.add_note(format!("compose warned: {warning}"));
+    }
+    let untrusted = ctx.policy.untrusted.then_some(plan.roots.as_slice());
+    let mut built = HashMap::new();
+    for build in rewrite::builds(&resolved.model).map_err(|e| Halt::check("a stack seatrial can build", e))? {
+        let context = build.context.canonicalize().unwrap_or_else(|_| build.context.clone());
+        if let Some(roots) = untrusted
+            && !crate::scenario::paths::is_below_any(&context, roots)
+        {
+            return Err(Halt::check(
+                format!("service `{}` builds from the submission's folder", build.service),
+                format!("it builds from `{}`", context.display()),
+            ));
+        }
+        let image = PlannedImage {
+            name: build.service.clone(),
+            at: plan.at.clone(),
+            context,
+            dockerfile: build.dockerfile,
+            args: build.args,
+            target: build.target,
+            timeout: DEFAULT_BUILD_TIMEOUT,
+            grading: Grading { name: format!("build {}", build.service), points: 0, feedback: None, hidden: false },
+        };
+        ctx.events
+            .emit(&Event::Phase { test_name: &scenario.test_name, phase: Phase::Building { image: &image.name } });
+        let (events, test_name, name) = (ctx.events.clone(), scenario.test_name.clone(), image.name.clone());
+        let progress = BuildProgressSink::new(move |line| {
+            let phase = Phase::BuildProgress { image: &name, line };
+            events.emit(&Event::Phase { test_name: &test_name, phase });
+        });
+        let tag = ctx.images.get(ctx, &image, progress).await.map_err(|err| super::images::build_halt(&image, &err))?;
+        built.insert(build.service, tag);
+    }
+    let input = RewriteInput { labels: &scope.labels, built: &built, untrusted, project: &scope.prefix };
+    let rewritten = rewrite::rewrite(resolved.model, &input)
+        .map_err(|refused| Halt::check("a stack that stays in its own containers", refused))?;
+    for note in rewritten.notes {
+        scope.add_note(note);
+    }
+    let stack = Stack::new(&cli, &ctx.engine.host, &plan.source, &scope.prefix, &rewritten.model)
+        .map_err(|e| compose_halt("a copy of the stack to run", e))?;
+    let live = Arc::new(LiveStack { stack, services: rewritten.services, plan: plan.clone() });
+    // Recorded before `up`, so that a stack that half came up is taken down all the same.
+    scope.set_stack(live.clone());
+    up(ctx, scope, &live).await
+}
+
+/// `compose up -d` of the services the scenario starts, then each registered and waited for.
+async fn up(ctx: &RunContext, scope: &Scope, live: &LiveStack) -> Result<(), Halt> {
+    let started = if live.plan.services.is_empty() { Vec::new() } else { live.started() };
+    let upped = live.stack.up(&started).await;
+    register(ctx, scope, live).await?;
+    if let Err(err) = upped {
+        // Compose stopped at a service that did not come up: say which and why, from its container.
+        let failed = failed_service(ctx, scope, live).await;
+        return Err(match failed {
+            Some(Halt::Check { expected, actual, mut diagnosis, evidence }) => {
+                diagnosis.insert(0, format!("compose said: {err}"));
+                Halt::Check { expected, actual, diagnosis, evidence }
+            }
+            _ => compose_halt("the stack to come up", err),
+        });
+    }
+    for service in live.started() {
+        wait_service(ctx, scope, live, &service, 0).await?;
+    }
+    Ok(())
+}
+
+/// Puts each service's container in the scope under the service's name (a re-creation gives it a new
+/// id; `down` removes them).
+async fn register(ctx: &RunContext, scope: &Scope, live: &LiveStack) -> Result<(), Halt> {
+    scope.forget_services();
+    for found in ctx.engine.service_containers(&live.stack.project).await? {
+        let config = ctx.engine.config_of(&found.id, &found.service).await?;
+        let state = ctx.engine.inspect_container(&found.id).await?;
+        scope.add_service(&found.service, LiveContainer { id: found.id, config, host_ports: state.host_ports });
+    }
+    Ok(())
+}
+
+/// The first started service whose container exited or is unhealthy, as a failure that says why.
+async fn failed_service(ctx: &RunContext, scope: &Scope, live: &LiveStack) -> Option<Halt> {
+    for service in live.started() {
+        if scope.container(&service).is_none() {
+            continue;
+        }
+        if let Err(halt) = service_alive(ctx, scope, live, &service).await {
+            return Some(halt);
+        }
+        if let Ok(Some((status, said))) = ctx.engine.health(&scope.container(&service)?.id).await
+            && status == "unhealthy"
+        {
+            return Some(Halt::Check {
+                expected: format!("service `{service}` healthy"),
+                actual: format!("its healthcheck failed: {}", crate::text::excerpt(&said, 200)),
+                diagnosis: Vec::new(),
+                evidence: None,
+            });
+        }
+    }
+    None
+}
+
+/// A service's container must run (or, with no `ready:` of its own, may have finished with exit code 0,
+/// as a one-shot job does); one that exited says why, and what it depends on.
+async fn service_alive(ctx: &RunContext, scope: &Scope, live: &LiveStack, service: &str) -> Result<(), Halt> {
+    let state = scope.refresh(service).await?;
+    if !state.running && state.exit_code == 0 && state.status == "exited" && live.plan.ready_of(service).is_none() {
+        return Ok(());
+    }
+    let result = exited_halt(ctx, scope, service, format!("service `{service}` running")).await;
+    result.map_err(|mut halt| {
+        if let (Halt::Check { diagnosis, .. }, Some(facts)) = (&mut halt, live.facts(service))
+            && !facts.depends_on.is_empty()
+        {
+            let on: Vec<String> = facts.depends_on.iter().map(|d| format!("`{d}`")).collect();
+            diagnosis.push(format!(
+                "`{service}` depends on {}: an app that exits at start often could not reach what it depends on \
+                 yet (`depends_on` with `condition: service_healthy` and a healthcheck on it make compose wait)",
+                on.join(", ")
+            ));
+        }
+        halt
+    })
+}
+
+/// Waits for a service as the scenario says: its `ready:` check, else healthy (with a healthcheck), else
+/// running.
+async fn wait_service(
+    ctx: &RunContext,
+    scope: &Scope,
+    live: &LiveStack,
+    service: &str,
+    log_baseline: usize,
+) -> Result<(), Halt> {
+    if scope.container(service).is_none() {
+        return Err(Halt::check(format!("service `{service}` has a container"), "compose made none"));
+    }
+    if let Some(ready) = live.plan.ready_of(service) {
+        return wait_ready(ctx, scope, service, ready, log_baseline).await;
+    }
+    if live.facts(service).is_some_and(|f| f.healthcheck) {
+        return wait_healthy(ctx, scope, live, service).await;
+    }
+    service_alive(ctx, scope, live, service).await
+}
+
+/// How long a service with a healthcheck and no `ready:` may take to be healthy.
+const HEALTHY_WITHIN: Duration = Duration::from_secs(120);
+
+async fn wait_healthy(ctx: &RunContext, scope: &Scope, live: &LiveStack, service: &str) -> Result<(), Halt> {
+    let deadline = Instant::now() + HEALTHY_WITHIN;
+    loop {
+        service_alive(ctx, scope, live, service).await?;
+        let id = scope.container(service).map(|c| c.id).unwrap_or_default();
+        let (status, said) = ctx.engine.health(&id).await?.unwrap_or_else(|| ("healthy".to_owned(), String::new()));
+        match status.as_str() {
+            "healthy" => return Ok(()),
+            "unhealthy" => {
+                return Err(Halt::Check {
+                    expected: format!("service `{service}` healthy"),
+                    actual: format!("its healthcheck failed: {}", crate::text::excerpt(&said, 200)),
+                    diagnosis: Vec::new(),
+                    evidence: None,
+                });
+            }
+            _ if Instant::now() >= deadline => {
+                return Err(Halt::check(
+                    format!("service `{service}` healthy within {HEALTHY_WITHIN:?}"),
+                    format!("its health is still `{status}`"),
+                ));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Whether a step's container is a service of the scenario's stack.
+pub(super) fn is_service(scope: &Scope, name: &str) -> bool {
+    scope.stack().is_some_and(|live| live.facts(name).is_some())
+}
+
+/// A lifecycle step (`restart`, `recreate`, `start`, `stop`) on a service, through compose; `down` and
+/// `up` of the whole stack.
+pub(super) async fn step(ctx: &RunContext, scope: &Scope, step: &Step) -> Result<(), Halt> {
+    let live = scope.stack().ok_or_else(|| Halt::check("the scenario's compose stack", "there is none"))?;
+    match step {
+        Step::Restart(service) | Step::Start(service) | Step::Recreate(service) => {
+            let grace = live.facts(service).and_then(|f| f.stop_grace_period).unwrap_or(DEFAULT_STOP_GRACE);
+            let baseline = match (step, live.plan.ready_of(service)) {
+                (Step::Recreate(_), _) | (_, None) => 0,
+                (_, Some(ready)) => super::ready::log_baseline(ctx, scope, service, Some(ready)).await,
+            };
+            let ran = match step {
+                Step::Restart(_) => live.stack.restart(service, grace).await,
+                Step::Start(_) => live.stack.start(service).await,
+                _ => {
+                    let old = super::steps::id_of(scope, service)?;
+                    let changes = ctx.engine.container_changes(&old).await.unwrap_or_default();
+                    if let Some(config) = scope.container(service).map(|c| c.config) {
+                        scope.record_discarded(service, diagnose::data_files(&changes, &config));
+                    }
+                    let ran = live.stack.recreate(service, grace).await;
+                    if let Ok(ran) = &ran
+                        && ran.took >= grace
+                    {
+                        let signal = scope
+                            .container(service)
+                            .and_then(|c| c.config.stop_signal)
+                            .unwrap_or_else(|| "SIGTERM".to_owned());
+                        scope.record_killed(service, diagnose::killed_on_recreate(service, &signal, grace));
+                    }
+                    ran
+                }
+            };
+            register(ctx, scope, &live).await?;
+            ran.map_err(|e| compose_halt(format!("compose to {} `{service}`", step.kind()), e))?;
+            wait_service(ctx, scope, &live, service, baseline).await
+        }
+        Step::Down { volumes } => {
+            let own = scope.own_containers();
+            let network = stack_network(&live);
+            for (_, container) in &own {
+                let _ = ctx.engine.disconnect_network(&network, &container.id).await;
+            }
+            let ran = live.stack.down(*volumes, None).await;
+            scope.forget_services();
+            ran.map_err(|e| compose_halt("compose to take the stack down", e))?;
+            Ok(())
+        }
+        Step::Up => {
+            up(ctx, scope, &live).await?;
+            let network = stack_network(&live);
+            for (name, container) in scope.own_containers() {
+                ctx.engine.connect_network(&network, &container.id, Some(&name)).await?;
+            }
+            Ok(())
+        }
+        _ => Err(Halt::check("a step compose carries out", step.summary())),
+    }
+}
+
+/// The stack's default network, which the scenario's own containers join.
+pub(super) fn stack_network(live: &LiveStack) -> String {
+    format!("{}_default", live.stack.project)
+}
