@@ -7,54 +7,14 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{leftovers, require_engine, seatrial, spawn_run, validate_junit, wait_for_containers, workspace};
+use support::{
+    failure_sections, leftovers, redactions, regex_escape, require_engine, seatrial, spawn_run, validate_junit,
+    wait_for_containers, workspace,
+};
 
 /// Held (shared) by every test that starts a seatrial run, and alone by the one that leaves a killed run
 /// for `clean` to find.
 static RUNS: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-/// libtest prints each failure as `---- name ----` followed by its message.
-fn failure_sections(stdout: &str) -> Vec<(String, String)> {
-    let mut sections = Vec::new();
-    let mut lines = stdout.lines().peekable();
-    while let Some(line) = lines.next() {
-        let Some(name) = line.strip_prefix("---- ").and_then(|l| l.strip_suffix(" ----")) else { continue };
-        let mut body = String::new();
-        while let Some(next) = lines.peek() {
-            if next.starts_with("---- ") || next.starts_with("failures:") {
-                break;
-            }
-            body.push_str(next);
-            body.push('\n');
-            lines.next();
-        }
-        sections.push((name.to_owned(), body.trim_end().to_owned() + "\n"));
-    }
-    sections
-}
-
-fn redactions() -> Vec<(String, &'static str)> {
-    vec![
-        (regex_escape(&workspace().display().to_string()), "[ROOT]"),
-        (r"http://127\.0\.0\.1:\d+".into(), "http://127.0.0.1:[PORT]"),
-        (r"took \d+\.\ds".into(), "took [TIME]"),
-        (r"\b[0-9a-f]{12}\b".into(), "[ID]"),
-        (r"\w+ \d{1,2}, \d{4} - \d\d:\d\d:\d\d".into(), "[DATE]"),
-        (r"Django version [0-9.]+".into(), "Django version [VERSION]"),
-        // Django's own error pages differ from version to version; what seatrial says of them does not.
-        (r"body `\\n<!DOCTYPE html>.*?` ?\.\.\. \(\d+ bytes\)".into(), "body [DJANGO ERROR PAGE]"),
-        // The frames of a traceback inside an installed library (Django's, for one) change with its version
-        // and where the image installs it; the program's own frames and the exception stay.
-        (
-            r#"(?m)(^    \| +File "[^"\n]*-packages/[^\n]*\n(^    \|     [^\n]*\n)*)+"#.into(),
-            "    | [LIBRARY FRAMES]\n",
-        ),
-    ]
-}
-
-fn regex_escape(text: &str) -> String {
-    text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '/' { c.to_string() } else { format!("\\{c}") }).collect()
-}
 
 /// Failing scenarios whose message on Podman is Podman's own (see the test).
 const PODMAN_OWN_MESSAGES: [&str; 1] = ["upgrade::an upgrade whose new image cannot write the old data"];

@@ -81,10 +81,9 @@ impl ComposeCli {
     ) -> Result<Ran, ComposeError> {
         let mut command = tokio::process::Command::new(&self.command[0]);
         command.args(&self.command[1..]);
+        command.args(["--ansi", "never"]);
         if self.generation == Generation::V2 {
-            command.args(["--ansi", "never", "--progress", "plain"]);
-        } else {
-            command.arg("--no-ansi");
+            command.args(["--progress", "plain"]);
         }
         command
             .args(args)

@@ -28,7 +28,8 @@ pub struct ServiceFacts {
     /// Container ports it publishes.
     pub ports: Vec<u16>,
     pub depends_on: Vec<String>,
-    pub healthcheck: bool,
+    /// Its healthcheck's command, as written (`CMD pg_isready -U app`); `None`: it has none.
+    pub healthcheck: Option<String>,
     pub stop_grace_period: Option<Duration>,
     pub stop_signal: Option<String>,
     /// Bind mounts and named volumes, as container paths, for the diagnosis of files lost on recreate.
@@ -303,13 +304,18 @@ fn expand_range(target: &str) -> Vec<u16> {
 /// Checks that run every `interval` are run at most [`HEALTHCHECK_INTERVAL`] apart, with as many more
 /// retries, so that `depends_on: service_healthy` goes on as soon as the service is healthy while an
 /// unhealthy one is still declared so after the same time. Returns whether the service has a check.
-fn quicken_healthcheck(service: &mut Map<String, Value>) -> bool {
-    let Some(Value::Object(check)) = service.get_mut("healthcheck") else { return false };
+fn quicken_healthcheck(service: &mut Map<String, Value>) -> Option<String> {
+    let Some(Value::Object(check)) = service.get_mut("healthcheck") else { return None };
     if check.get("disable").and_then(Value::as_bool) == Some(true)
         || check.get("test").and_then(Value::as_array).and_then(|t| t.first()).and_then(Value::as_str) == Some("NONE")
     {
-        return false;
+        return None;
     }
+    let test = match check.get("test") {
+        Some(Value::Array(words)) => words.iter().filter_map(scalar).collect::<Vec<_>>().join(" "),
+        Some(other) => scalar(other).unwrap_or_default(),
+        None => "(the image's own)".to_owned(),
+    };
     let interval = check
         .get("interval")
         .and_then(scalar)
@@ -323,7 +329,7 @@ fn quicken_healthcheck(service: &mut Map<String, Value>) -> bool {
         // Compose v2 and Docker 25+ probe this often while the service starts.
         check.remove("start_interval");
     }
-    true
+    Some(test)
 }
 
 fn mount_targets(service: &Map<String, Value>) -> Vec<String> {

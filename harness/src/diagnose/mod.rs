@@ -28,6 +28,8 @@ pub fn data_files(changes: &[String], config: &ContainerConfig) -> Vec<String> {
         .filter(|p| !p.contains("__pycache__") && !p.ends_with(".pyc") && !p.ends_with(".pid") && !p.ends_with(".lock"))
         .filter(|p| p.rsplit('/').next().is_some_and(|name| name.contains('.')))
         .cloned()
+        .collect::<std::collections::BTreeSet<String>>()
+        .into_iter()
         .collect()
 }
 

@@ -95,7 +95,18 @@ impl Engine {
         let mut report = SweepReport::default();
 
         let containers = self.list_containers_leniently(&filters).await?;
+        // Runs seen alive: a compose stack's anonymous volumes carry no label of ours, only its project's
+        // name, which holds the run's id; they go with their run.
+        let mut alive: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut note_alive = |l: &HashMap<String, String>| {
+            if !wanted(l)
+                && let Some(run) = l.get(RUN)
+            {
+                alive.insert(run.clone());
+            }
+        };
         for c in containers {
+            note_alive(&c.labels.clone().unwrap_or_default());
             if wanted(&c.labels.clone().unwrap_or_default()) {
                 let id = c.id.unwrap_or_default();
                 report.containers.push(c.names.and_then(|n| n.first().cloned()).unwrap_or_else(|| id.clone()));
@@ -111,6 +122,7 @@ impl Engine {
             .await
             .map_err(|e| EngineError::new("list networks", RUN, e))?;
         for n in networks {
+            note_alive(&n.labels.clone().unwrap_or_default());
             if wanted(&n.labels.clone().unwrap_or_default()) {
                 let id = n.id.unwrap_or_default();
                 report.networks.push(n.name.unwrap_or_else(|| id.clone()));
@@ -126,6 +138,7 @@ impl Engine {
             .await
             .map_err(|e| EngineError::new("list volumes", RUN, e))?;
         for v in volumes.volumes.unwrap_or_default() {
+            note_alive(&v.labels);
             if wanted(&v.labels) {
                 report.volumes.push(v.name.clone());
                 if !dry_run && let Err(e) = self.remove_volume(&v.name).await.or_else(ignore_not_found) {
@@ -139,11 +152,27 @@ impl Engine {
             .list_images(Some(ListImagesOptions { filters: Some(filters), ..Default::default() }))
             .await
             .map_err(|e| EngineError::new("list images", RUN, e))?;
+        for image in &images {
+            note_alive(&image.labels);
+        }
         for image in images {
             if wanted(&image.labels) {
                 let name = image.repo_tags.first().cloned().unwrap_or_else(|| image.id.clone());
                 report.images.push(name);
                 if !dry_run && let Err(e) = self.remove_image(&image.id).await {
+                    report.errors.push(e);
+                }
+            }
+        }
+        for volume in self.compose_volumes().await? {
+            let run = volume.project.split('-').nth(1).unwrap_or_default().to_owned();
+            let theirs = match scope {
+                SweepScope::Run(id) => run == *id,
+                SweepScope::Dead => !alive.contains(&run),
+            };
+            if theirs {
+                report.volumes.push(volume.name.clone());
+                if !dry_run && let Err(e) = self.remove_volume(&volume.name).await.or_else(ignore_not_found) {
                     report.errors.push(e);
                 }
             }
@@ -157,7 +186,35 @@ impl Engine {
     }
 }
 
+/// A volume that compose made for one of seatrial's stacks.
+struct ComposeVolume {
+    name: String,
+    project: String,
+}
+
 impl Engine {
+    /// The volumes of compose projects that seatrial named (`seatrial-<run>-...`) and that carry no label
+    /// of ours: the anonymous volumes compose makes for an image's `VOLUME`s.
+    async fn compose_volumes(&self) -> Result<Vec<ComposeVolume>, EngineError> {
+        let project = crate::compose::PROJECT_LABEL;
+        let filters = HashMap::from([("label".to_owned(), vec![project.to_owned()])]);
+        let volumes = self
+            .docker
+            .list_volumes(Some(ListVolumesOptions { filters: Some(filters) }))
+            .await
+            .map_err(|e| EngineError::new("list volumes", project, e))?;
+        Ok(volumes
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| !v.labels.contains_key(RUN))
+            .filter_map(|v| {
+                let project = v.labels.get(project)?.clone();
+                project.starts_with("seatrial-").then_some(ComposeVolume { name: v.name, project })
+            })
+            .collect())
+    }
+
     /// `GET /containers/json?all=1`, read so that a state word bollard 0.21 does not know (Podman's
     /// transient `stopped`) cannot fail the listing, and with it a sweep: read again as JSON where the raw
     /// transport reaches the engine, else asked again until the state has moved on.

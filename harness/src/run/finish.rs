@@ -119,7 +119,10 @@ async fn engine_failed(ctx: &RunContext, failure: Option<&Failure>) -> bool {
 
 pub(super) fn ordered_containers(scope: &Scope, scenario: &PlannedScenario) -> Vec<(String, scope::LiveContainer)> {
     let mut live = scope.containers();
-    live.sort_by_key(|(name, _)| scenario.containers.iter().position(|c| &c.name == name));
+    // The scenario's containers in the order written, then the stack's services by name.
+    live.sort_by_key(|(name, _)| {
+        (scenario.containers.iter().position(|c| &c.name == name).unwrap_or(usize::MAX), name.clone())
+    });
     live
 }
 

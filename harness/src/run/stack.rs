@@ -176,12 +176,7 @@ async fn failed_service(ctx: &RunContext, scope: &Scope, live: &LiveStack) -> Op
         if let Ok(Some((status, said))) = ctx.engine.health(&scope.container(&service)?.id).await
             && status == "unhealthy"
         {
-            return Some(Halt::Check {
-                expected: format!("service `{service}` healthy"),
-                actual: format!("its healthcheck failed: {}", crate::text::excerpt(&said, 200)),
-                diagnosis: Vec::new(),
-                evidence: None,
-            });
+            return Some(unhealthy(live, &service, &said));
         }
     }
     None
@@ -225,7 +220,7 @@ async fn wait_service(
     if let Some(ready) = live.plan.ready_of(service) {
         return wait_ready(ctx, scope, service, ready, log_baseline).await;
     }
-    if live.facts(service).is_some_and(|f| f.healthcheck) {
+    if live.facts(service).is_some_and(|f| f.healthcheck.is_some()) {
         return wait_healthy(ctx, scope, live, service).await;
     }
     service_alive(ctx, scope, live, service).await
@@ -242,14 +237,7 @@ async fn wait_healthy(ctx: &RunContext, scope: &Scope, live: &LiveStack, service
         let (status, said) = ctx.engine.health(&id).await?.unwrap_or_else(|| ("healthy".to_owned(), String::new()));
         match status.as_str() {
             "healthy" => return Ok(()),
-            "unhealthy" => {
-                return Err(Halt::Check {
-                    expected: format!("service `{service}` healthy"),
-                    actual: format!("its healthcheck failed: {}", crate::text::excerpt(&said, 200)),
-                    diagnosis: Vec::new(),
-                    evidence: None,
-                });
-            }
+            "unhealthy" => return Err(unhealthy(live, service, &said)),
             _ if Instant::now() >= deadline => {
                 return Err(Halt::check(
                     format!("service `{service}` healthy within {HEALTHY_WITHIN:?}"),
@@ -258,6 +246,22 @@ async fn wait_healthy(ctx: &RunContext, scope: &Scope, live: &LiveStack, service
             }
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
+    }
+}
+
+/// A service its healthcheck declared unhealthy: the check, and what it printed last.
+fn unhealthy(live: &LiveStack, service: &str, said: &str) -> Halt {
+    let test = live.facts(service).and_then(|f| f.healthcheck.clone()).unwrap_or_default();
+    let said = if said.trim().is_empty() {
+        "it printed nothing".to_owned()
+    } else {
+        format!("it printed {}", crate::text::excerpt(said, 200))
+    };
+    Halt::Check {
+        expected: format!("service `{service}` healthy"),
+        actual: format!("its healthcheck `{test}` kept failing until compose declared it unhealthy ({said})"),
+        diagnosis: Vec::new(),
+        evidence: None,
     }
 }
 

@@ -391,6 +391,11 @@ pub fn load(paths: &[PathBuf], env: plan::PlanEnv<'_>) -> Result<Loaded, Vec<Sce
                 continue;
             }
         };
+        // A compose file met in a folder is a stack the scenarios beside it name, not a scenario file;
+        // named on the command line, it is a mistake worth an error.
+        if !paths.contains(file) && compose_services_key(&text).is_some() {
+            continue;
+        }
         let (model, problems) = parse_all(file, &text);
         errors.extend(problems);
         if let Some(model) = model {
