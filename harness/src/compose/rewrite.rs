@@ -28,6 +28,8 @@ pub struct ServiceFacts {
     /// Container ports it publishes.
     pub ports: Vec<u16>,
     pub depends_on: Vec<String>,
+    /// The profiles that enable it; empty: always on.
+    pub profiles: Vec<String>,
     /// Its healthcheck's command, as written (`CMD pg_isready -U app`); `None`: it has none.
     pub healthcheck: Option<String>,
     pub stop_grace_period: Option<Duration>,
@@ -147,6 +149,10 @@ pub fn rewrite(mut model: Value, input: &RewriteInput<'_>) -> Result<Rewritten, 
             depends_on: match service.get("depends_on") {
                 Some(Value::Object(d)) => d.keys().cloned().collect(),
                 Some(Value::Array(d)) => d.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+                _ => Vec::new(),
+            },
+            profiles: match service.get("profiles") {
+                Some(Value::Array(p)) => p.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
                 _ => Vec::new(),
             },
             healthcheck,

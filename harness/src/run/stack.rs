@@ -37,10 +37,14 @@ impl LiveStack {
         self.services.iter().find(|s| s.name == service)
     }
 
-    /// The services `up` starts: those the scenario names (and what they depend on), else all.
+    /// The services `up` starts: those the scenario names (and what they depend on), else all those
+    /// of no profile or of a profile it enables.
     fn started(&self) -> Vec<String> {
         if self.plan.services.is_empty() {
-            return self.services.iter().map(|s| s.name.clone()).collect();
+            let enabled = |s: &&ServiceFacts| {
+                s.profiles.is_empty() || s.profiles.iter().any(|p| self.plan.source.profiles.contains(p))
+            };
+            return self.services.iter().filter(enabled).map(|s| s.name.clone()).collect();
         }
         let mut started: Vec<String> = Vec::new();
         let mut todo = self.plan.services.clone();
