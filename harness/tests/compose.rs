@@ -215,3 +215,36 @@ fn a_run_killed_mid_stack_leaves_nothing_after_clean() {
     let own: Vec<String> = compose_leftovers();
     assert_eq!(own, Vec::<String>::new(), "and the anonymous volumes compose made for it");
 }
+
+/// `seatrial grade` on a class of compose submissions (fixtures/compose-class): each submission is a
+/// project of its own, with the same fixed names and ports as the others; a missing compose file and a
+/// refused one cost that submission its checks, with what went wrong, and nothing else.
+#[test]
+fn grades_a_class_of_compose_submissions() {
+    require_engine();
+    let _run = RUNS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let out_dir = tempfile::tempdir().expect("a temporary folder");
+    let child = seatrial()
+        .args(["grade", "fixtures/compose-class/assignment.yaml", "fixtures/compose-class/submissions", "--out"])
+        .arg(out_dir.path())
+        .output()
+        .expect("seatrial grade runs");
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert!(child.status.success(), "{stderr}");
+    let expected =
+        std::fs::read_to_string(workspace().join("fixtures/compose-class/expected-grades.csv")).expect("expected");
+    let got = std::fs::read_to_string(out_dir.path().join("grades.csv")).expect("grades.csv");
+    assert_eq!(got.trim(), expected.trim(), "{stderr}");
+    for (id, says) in [
+        ("02-ben", "discarded files it had written to its own layer"),
+        ("03-cleo", "the compose file `docker-compose.yml`"),
+        ("03-cleo", "beside it: `compose.yml`"),
+        ("04-dan", "service `web` asks to run `privileged`"),
+        ("04-dan", "mounts `/etc`, outside the submission's folder"),
+        ("05-eve", "listens on 127.0.0.1:8000"),
+    ] {
+        let text = std::fs::read_to_string(out_dir.path().join(id).join("feedback.md")).expect("feedback.md");
+        assert!(text.contains(says), "{id}'s feedback names the mistake ({says}):\n{text}");
+        assert!(!text.contains(&workspace().display().to_string()), "{id}: no path of the teacher's machine:\n{text}");
+    }
+}

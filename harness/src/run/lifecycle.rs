@@ -17,6 +17,9 @@ use crate::outcome::{Failure, FailureKind, FailureSite, StepOutcome, StepStatus}
 use crate::scenario::plan::{ImageRef, Mount, PlannedContainer, PlannedScenario};
 use crate::scenario::{Step, Where};
 
+/// What the steps `down` and `up` need, among the containers that could not be made: the stack.
+const STACK: &str = "\u{0}compose stack";
+
 /// Brings the scenario up and runs its steps on a task of its own (a panic there is the scenario's error,
 /// not the run's), ending it at the time limit or when the engine is lost.
 pub(super) async fn within_time_limit(
@@ -94,6 +97,7 @@ async fn bring_up(
                         unavailable.insert(name.to_owned(), why);
                     }
                 }
+                unavailable.insert(STACK.to_owned(), format!("it did not come up: {}", failure.actual));
                 record(failure, None);
                 if ctx.policy.on_failure == OnFailure::Stop {
                     return None;
@@ -179,7 +183,10 @@ async fn run_steps(
         ctx.events.emit(&Event::Phase { test_name: &scenario.test_name, phase });
         scope.enter_phase(what.clone());
         let step_started = Instant::now();
-        let mut result = match planned.step.container().and_then(|c| unavailable.get(c).map(|why| (c, why))) {
+        let needs =
+            planned.step.container().or_else(|| matches!(planned.step, Step::Down { .. } | Step::Up).then_some(STACK));
+        let mut result = match needs.and_then(|c| unavailable.get(c).map(|why| (c, why))) {
+            Some((STACK, why)) => Err(Halt::check("the scenario's compose stack", why.clone())),
             Some((name, why)) => Err(Halt::check(format!("container `{name}` to run this step on"), why.clone())),
             None => steps::run_step(ctx, scope, scenario, &planned.step).await,
         };
@@ -187,8 +194,7 @@ async fn run_steps(
             diagnosis.extend(limits::limits_hit(ctx, scope, scenario).await);
             super::release::explain(ctx, scope, &planned.step, diagnosis).await;
         }
-        let blocked = matches!(&result, Err(Halt::Check { .. }))
-            && planned.step.container().is_some_and(|c| unavailable.contains_key(c));
+        let blocked = matches!(&result, Err(Halt::Check { .. })) && needs.is_some_and(|c| unavailable.contains_key(c));
         let failure = result.err().map(|mut halt| {
             if let Halt::Check { diagnosis, .. } = &mut halt
                 && matches!(planned.step, Step::Http(_) | Step::Exec(_) | Step::Logs(_) | Step::File(_))

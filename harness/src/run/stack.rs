@@ -80,6 +80,7 @@ pub(super) async fn bring_up(
     plan: &Arc<PlannedCompose>,
 ) -> Result<(), Halt> {
     let cli = ctx.compose_cli().await.map_err(|e| compose_halt("a compose command to run the stack", e))?;
+    missing_files(plan)?;
     scope.add_note(format!("compose: {}", cli.describe()));
     let scratch = Stack::scratch().map_err(|e| Halt::check("a scratch folder for compose", e.to_string()))?;
     let resolved = Stack::resolve(&cli, &ctx.engine.host, &plan.source, &scope.prefix, scratch.path())
@@ -132,6 +133,32 @@ pub(super) async fn bring_up(
     // Recorded before `up`, so that a stack that half came up is taken down all the same.
     scope.set_stack(live.clone());
     up(ctx, scope, &live).await
+}
+
+/// A compose file that is not there (a submission's, named from `${SUBMISSION}`) is said plainly, with
+/// the compose files its folder does have, rather than in compose's words of a missing file.
+fn missing_files(plan: &PlannedCompose) -> Result<(), Halt> {
+    for file in &plan.source.files {
+        if file.is_file() {
+            continue;
+        }
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let others: Vec<String> = file
+            .parent()
+            .and_then(|dir| std::fs::read_dir(dir).ok())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("compose") && (n.ends_with(".yml") || n.ends_with(".yaml")))
+            .collect();
+        let actual = match others.as_slice() {
+            [] => "there is no such file, nor any other compose file beside it".to_owned(),
+            found => format!("there is no such file; beside it: `{}`", found.join("`, `")),
+        };
+        return Err(Halt::check(format!("the compose file `{name}`"), actual));
+    }
+    Ok(())
 }
 
 /// `compose up -d` of the services the scenario starts, then each registered and waited for.
