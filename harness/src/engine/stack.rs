@@ -98,6 +98,21 @@ impl Engine {
         Ok(Some((status, last.trim().to_owned())))
     }
 
+    /// The anonymous volumes a container mounts (named by the engine: 64 hex digits). Compose passes a
+    /// re-created container its predecessor's by name, after which the engine no longer removes them
+    /// with the container: whoever removes the container must remove them too.
+    pub async fn anonymous_volumes_of(&self, id: &str) -> Vec<String> {
+        let Ok(inspect) = self.inspect_leniently(id).await else { return Vec::new() };
+        inspect
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.typ.as_ref().map(|t| t.to_string()).as_deref() == Some("volume"))
+            .filter_map(|m| m.name)
+            .filter(|name| name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()))
+            .collect()
+    }
+
     /// Removes the volumes of a compose project that carry no label of ours: the anonymous volumes
     /// compose makes for an image's `VOLUME`s. Returns their names.
     pub async fn remove_project_volumes(&self, project: &str) -> Result<Vec<String>, EngineError> {

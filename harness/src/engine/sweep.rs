@@ -110,8 +110,14 @@ impl Engine {
             if wanted(&c.labels.clone().unwrap_or_default()) {
                 let id = c.id.unwrap_or_default();
                 report.containers.push(c.names.and_then(|n| n.first().cloned()).unwrap_or_else(|| id.clone()));
+                let anonymous = self.anonymous_volumes_of(&id).await;
                 if !dry_run && let Err(e) = self.remove_container(&id).await {
                     report.errors.push(e);
+                }
+                for volume in anonymous {
+                    if dry_run || self.remove_volume(&volume).await.is_ok() {
+                        report.volumes.push(volume);
+                    }
                 }
             }
         }

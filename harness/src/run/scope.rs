@@ -40,6 +40,9 @@ struct ScopeState {
     stack: Option<Arc<super::stack::LiveStack>>,
     /// Which of `containers` are the stack's services (compose removes them, not the scope).
     services: std::collections::HashSet<String>,
+    /// Anonymous volumes of the stack's services, removed in cleanup: compose hands them from container to
+    /// container by name, after which the engine no longer removes them with their container.
+    stack_volumes: Vec<String>,
     /// What the report should say besides the checks (the compose version, what the rewrite changed).
     notes: Vec<String>,
 }
@@ -179,6 +182,16 @@ impl Scope {
         let mut state = self.state();
         state.services.insert(service.to_owned());
         state.containers.insert(service.to_owned(), live);
+    }
+
+    /// Records anonymous volumes of the stack, to remove in cleanup.
+    pub fn add_stack_volumes(&self, volumes: Vec<String>) {
+        let mut state = self.state();
+        for volume in volumes {
+            if !state.stack_volumes.contains(&volume) {
+                state.stack_volumes.push(volume);
+            }
+        }
     }
 
     /// Forgets the services' containers (before they are found again, or after `down`).
@@ -329,6 +342,10 @@ impl Scope {
         // The stack goes after the scenario's own containers, which may sit on its network; its services'
         // containers and anonymous volumes are removed after it too, should compose have left any.
         if let Some(stack) = stack {
+            for live in &services {
+                let anonymous = self.engine.anonymous_volumes_of(&live.id).await;
+                self.add_stack_volumes(anonymous);
+            }
             let grace = if interrupted { Some(Duration::ZERO) } else { stack.cleanup_grace() };
             if let Err(e) = stack.stack.down(true, grace).await {
                 first_error.get_or_insert(EngineError {
@@ -346,6 +363,14 @@ impl Scope {
             }
             if let Err(e) = self.engine.remove_project_volumes(&stack.stack.project).await {
                 first_error.get_or_insert(e);
+            }
+            let anonymous = std::mem::take(&mut self.state().stack_volumes);
+            for volume in anonymous {
+                if let Err(e) = self.engine.remove_volume(&volume).await
+                    && !e.is_not_found()
+                {
+                    first_error.get_or_insert(e);
+                }
             }
         }
         if let Some(network) = network

@@ -344,6 +344,10 @@ pub(super) async fn step(ctx: &RunContext, scope: &Scope, step: &Step) -> Result
             for (_, container) in &own {
                 let _ = ctx.engine.disconnect_network(&network, &container.id).await;
             }
+            for (_, service) in scope.containers().into_iter().filter(|(name, _)| is_service(scope, name)) {
+                let anonymous = ctx.engine.anonymous_volumes_of(&service.id).await;
+                scope.add_stack_volumes(anonymous);
+            }
             let ran = live.stack.down(*volumes, None).await;
             scope.forget_services();
             ran.map_err(|e| compose_halt("compose to take the stack down", e))?;
