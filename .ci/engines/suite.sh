@@ -51,6 +51,11 @@ if [ "$engine" = podman ]; then
     --skip "static-site::the image and its files from outside, a frozen server and a cut-off one"
     # Podman 4.3's exec attach does not carry a relayed request (`from:`) both ways.
     --skip "django-forms::a client on the network reaches a port that is not published"
+    # Podman 4.3 runs healthchecks through systemd timers, and its service here runs without systemd:
+    # no healthcheck ever runs, so a stack that waits for `service_healthy` never comes up (seatrial says
+    # so after 180 s). Compose stacks are tested on Docker 20.10 and 26 (v1 and v2).
+    --skip "compose-basics::"
+    --skip "django-compose::"
   )
 fi
 cargo test --locked "${args[@]}" -- "${skips[@]}"

@@ -37,12 +37,31 @@ pub fn data_files(changes: &[String], config: &ContainerConfig) -> Vec<String> {
 pub fn discarded_on_recreate(container: &str, files: &[String]) -> String {
     let shown: Vec<&str> = files.iter().take(5).map(String::as_str).collect();
     let more = if files.len() > 5 { format!(" and {} more", files.len() - 5) } else { String::new() };
+    // Many files under one folder (a database server's data directory) are that folder's loss.
+    let folder = common_folder(files).filter(|f| files.len() > 5 && f.matches('/').count() >= 1 && f != "/");
+    let what = match folder {
+        Some(folder) => format!("{} files under `{folder}` ({}{more})", files.len(), shown.join(", ")),
+        None => format!("{}{more}", shown.join(", ")),
+    };
     format!(
-        "re-creating `{container}` discarded files it had written to its own layer, outside every volume: {}{more}. \
+        "re-creating `{container}` discarded files it had written to its own layer, outside every volume: {what}. \
          Data that must survive re-creation belongs on a volume (point the app's data path, e.g. its database \
-         file, at the mounted folder)",
-        shown.join(", ")
+         file, at the mounted folder)"
     )
+}
+
+/// The deepest folder that holds every one of `files` (absolute paths).
+fn common_folder(files: &[String]) -> Option<String> {
+    let first = files.first()?;
+    let mut parts: Vec<&str> = first.split('/').collect();
+    parts.pop();
+    for file in &files[1..] {
+        let other: Vec<&str> = file.split('/').collect();
+        let same = parts.iter().zip(&other[..other.len().saturating_sub(1)]).take_while(|(a, b)| a == b).count();
+        parts.truncate(same);
+    }
+    let folder = parts.join("/");
+    (!folder.is_empty()).then_some(folder)
 }
 
 /// What a container's exit says, with the last line of a Python traceback when the log has one.
@@ -230,6 +249,16 @@ pub fn killed_on_recreate(name: &str, signal: &str, grace: std::time::Duration) 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn many_lost_files_under_one_folder_are_that_folders_loss() {
+        let files: Vec<String> = (1..=7).map(|i| format!("/pgdata/base/{i}/pg_filenode.map")).collect();
+        let said = super::discarded_on_recreate("db", &files);
+        assert!(said.contains("7 files under `/pgdata/base` (/pgdata/base/1/pg_filenode.map"), "{said}");
+        let said = super::discarded_on_recreate("web", &["/app/db.sqlite3".to_owned()]);
+        assert!(said.contains("outside every volume: /app/db.sqlite3. Data"), "{said}");
+    }
+
     use super::*;
 
     #[test]

@@ -11,6 +11,17 @@ use super::container::{ContainerConfig, MountConfig};
 use super::{Engine, EngineError};
 use crate::compose::{ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL};
 
+/// What the engine says of a container's healthcheck.
+#[derive(Debug, Clone)]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    /// What the last check printed.
+    pub last_output: String,
+    /// How many checks the engine keeps a record of (none: no check has run yet).
+    pub checks_run: usize,
+}
+
 /// A service's container as the engine lists it.
 #[derive(Debug, Clone)]
 pub struct ServiceContainer {
@@ -85,17 +96,18 @@ impl Engine {
         })
     }
 
-    /// The container's health (`starting`, `healthy`, `unhealthy`), and the last check's output; `None`
-    /// without a healthcheck.
-    pub async fn health(&self, id: &str) -> Result<Option<(String, String)>, EngineError> {
+    /// The container's health, `None` without a healthcheck.
+    pub async fn health(&self, id: &str) -> Result<Option<Health>, EngineError> {
         let inspect = self.inspect_leniently(id).await?;
         let Some(health) = inspect.state.and_then(|s| s.health) else { return Ok(None) };
         let status = health.status.map(|s| s.to_string()).unwrap_or_default();
         if status.is_empty() || status == "none" {
             return Ok(None);
         }
-        let last = health.log.unwrap_or_default().pop().and_then(|l| l.output).unwrap_or_default();
-        Ok(Some((status, last.trim().to_owned())))
+        let mut log = health.log.unwrap_or_default();
+        let checks_run = log.len();
+        let last_output = log.pop().and_then(|l| l.output).unwrap_or_default().trim().to_owned();
+        Ok(Some(Health { status, last_output, checks_run }))
     }
 
     /// The anonymous volumes a container mounts (named by the engine: 64 hex digits). Compose passes a

@@ -28,10 +28,11 @@ pub(super) async fn within_time_limit(
     scope: &Scope,
     progress: &SharedProgress,
     images: ResolvedImages,
+    stack: Option<Result<(), Halt>>,
 ) -> Ending {
     let (ctx_, scenario_, scope_, progress_) = (ctx.clone(), scenario.clone(), scope.clone(), progress.clone());
     let task = tokio::spawn(async move {
-        if let Some(unavailable) = bring_up(&ctx_, &scenario_, &scope_, &progress_, images).await {
+        if let Some(unavailable) = bring_up(&ctx_, &scenario_, &scope_, &progress_, images, stack).await {
             run_steps(&ctx_, &scenario_, &scope_, &progress_, &unavailable).await;
         }
     });
@@ -56,6 +57,7 @@ async fn bring_up(
     scope: &Scope,
     progress: &SharedProgress,
     mut images: ResolvedImages,
+    stack: Option<Result<(), Halt>>,
 ) -> Option<HashMap<String, String>> {
     let set_current = |at: &Where, what: String| lock(progress).current = Some((at.clone(), what));
     // A container's failure is recorded among the setup problems (or, for an image of `images:`, with
@@ -80,7 +82,11 @@ async fn bring_up(
         let phase = Phase::StartingContainer { container: "compose stack", at: &compose.at };
         ctx.events.emit(&Event::Phase { test_name: &scenario.test_name, phase });
         scope.enter_phase(format!("the {what}"));
-        let mut result = super::stack::bring_up(ctx, scenario, scope, compose).await;
+        let mut result = match stack {
+            Some(Ok(())) => super::stack::bring_up(ctx, scope).await,
+            Some(Err(halt)) => Err(halt),
+            None => Err(Halt::check("the scenario's compose stack", "it was not prepared")),
+        };
         if let Err(Halt::Check { diagnosis, .. }) = &mut result {
             diagnosis.extend(limits::limits_hit(ctx, scope, scenario).await);
         }

@@ -167,14 +167,21 @@ pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) 
     let progress = SharedProgress::default();
     // Builds have their own time limits (`build.timeout`), so the scenario's limit starts after them.
     lock(&progress).current = Some((scenario.at.clone(), "build of the scenario's images".to_owned()));
+    // A compose stack's services are built in this phase too, once `config` has said which.
+    let prepare_stack = async {
+        match &scenario.compose {
+            Some(plan) => Some(stack::prepare(&ctx, &scenario, &scope, plan).await),
+            None => None,
+        }
+    };
     let resolved = tokio::select! {
-        resolved = images::resolve_images(&ctx, &scenario) => Ok(resolved),
+        resolved = async { (images::resolve_images(&ctx, &scenario).await, prepare_stack.await) } => Ok(resolved),
         reason = ctx.watch.lost() => Err(reason),
     };
     let (ending, builds) = match resolved {
-        Ok((images, builds)) => {
+        Ok(((images, builds), stack)) => {
             lock(&progress).current = None;
-            (lifecycle::within_time_limit(&ctx, &scenario, &scope, &progress, images).await, builds)
+            (lifecycle::within_time_limit(&ctx, &scenario, &scope, &progress, images, stack).await, builds)
         }
         Err(reason) => (Ending::EngineLost(reason), Vec::new()),
     };

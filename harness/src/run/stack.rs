@@ -72,8 +72,9 @@ fn compose_halt(expected: impl Into<String>, err: ComposeError) -> Halt {
     Halt::check(expected, err.to_string())
 }
 
-/// Resolves, builds, rewrites and brings up the scenario's stack, then waits for each service.
-pub(super) async fn bring_up(
+/// Resolves, builds and rewrites the scenario's stack, before the scenario's clock starts (builds have
+/// their own time limits): the copy is ready for `up`, and recorded in the scope.
+pub(super) async fn prepare(
     ctx: &RunContext,
     scenario: &PlannedScenario,
     scope: &Scope,
@@ -129,9 +130,14 @@ pub(super) async fn bring_up(
     }
     let stack = Stack::new(&cli, &ctx.engine.host, &plan.source, &scope.prefix, &rewritten.model)
         .map_err(|e| compose_halt("a copy of the stack to run", e))?;
-    let live = Arc::new(LiveStack { stack, services: rewritten.services, plan: plan.clone() });
     // Recorded before `up`, so that a stack that half came up is taken down all the same.
-    scope.set_stack(live.clone());
+    scope.set_stack(Arc::new(LiveStack { stack, services: rewritten.services, plan: plan.clone() }));
+    Ok(())
+}
+
+/// Brings the prepared stack up and waits for each service.
+pub(super) async fn bring_up(ctx: &RunContext, scope: &Scope) -> Result<(), Halt> {
+    let live = scope.stack().ok_or_else(|| Halt::check("the scenario's compose stack", "it was not prepared"))?;
     up(ctx, scope, &live).await
 }
 
@@ -164,7 +170,15 @@ fn missing_files(plan: &PlannedCompose) -> Result<(), Halt> {
 /// `compose up -d` of the services the scenario starts, then each registered and waited for.
 async fn up(ctx: &RunContext, scope: &Scope, live: &LiveStack) -> Result<(), Halt> {
     let started = if live.plan.services.is_empty() { Vec::new() } else { live.started() };
-    let upped = live.stack.up(&started).await;
+    // Compose waits for `depends_on` conditions without end of its own: a healthcheck that never runs
+    // would hold it until the scenario's time limit, which says nothing of why.
+    let upped = match tokio::time::timeout(UP_WITHIN, live.stack.up(&started)).await {
+        Ok(upped) => upped,
+        Err(_) => Err(ComposeError::Failed {
+            command: format!("{} up -d", live.stack.cli.command.join(" ")),
+            said: format!("it had not finished after {UP_WITHIN:?}"),
+        }),
+    };
     register(ctx, scope, live).await?;
     if let Err(err) = upped {
         // Compose stopped at a service that did not come up: say which and why, from its container.
@@ -204,10 +218,18 @@ async fn failed_service(ctx: &RunContext, scope: &Scope, live: &LiveStack) -> Op
         if let Err(halt) = service_alive(ctx, scope, live, &service).await {
             return Some(halt);
         }
-        if let Ok(Some((status, said))) = ctx.engine.health(&scope.container(&service)?.id).await
-            && status == "unhealthy"
-        {
-            return Some(unhealthy(live, &service, &said));
+        match ctx.engine.health(&scope.container(&service)?.id).await {
+            Ok(Some(health)) if health.status == "unhealthy" => {
+                return Some(unhealthy(live, &service, &health.last_output));
+            }
+            Ok(Some(health)) if health.status == "starting" && health.checks_run == 0 => {
+                return Some(Halt::check(
+                    format!("service `{service}` healthy"),
+                    "its health is still `starting`: no healthcheck has run at all. An engine that runs \
+                     healthchecks through systemd timers (Podman) runs none where systemd does not run",
+                ));
+            }
+            _ => {}
         }
     }
     None
@@ -221,19 +243,22 @@ async fn service_alive(ctx: &RunContext, scope: &Scope, live: &LiveStack, servic
         return Ok(());
     }
     let result = exited_halt(ctx, scope, service, format!("service `{service}` running")).await;
-    result.map_err(|mut halt| {
-        if let (Halt::Check { diagnosis, .. }, Some(facts)) = (&mut halt, live.facts(service))
-            && !facts.depends_on.is_empty()
-        {
-            let on: Vec<String> = facts.depends_on.iter().map(|d| format!("`{d}`")).collect();
-            diagnosis.push(format!(
-                "`{service}` depends on {}: an app that exits at start often could not reach what it depends on \
-                 yet (`depends_on` with `condition: service_healthy` and a healthcheck on it make compose wait)",
-                on.join(", ")
-            ));
-        }
-        halt
-    })
+    result.map_err(|halt| with_dependencies(live, service, halt))
+}
+
+/// A service that exited at start often could not reach what it depends on yet: said with its failure.
+fn with_dependencies(live: &LiveStack, service: &str, mut halt: Halt) -> Halt {
+    if let (Halt::Check { diagnosis, .. }, Some(facts)) = (&mut halt, live.facts(service))
+        && !facts.depends_on.is_empty()
+    {
+        let on: Vec<String> = facts.depends_on.iter().map(|d| format!("`{d}`")).collect();
+        diagnosis.push(format!(
+            "`{service}` depends on {}: an app that exits at start often could not reach what it depends on \
+             yet (`depends_on` with `condition: service_healthy` and a healthcheck on it make compose wait)",
+            on.join(", ")
+        ));
+    }
+    halt
 }
 
 /// Waits for a service as the scenario says: its `ready:` check, else healthy (with a healthcheck), else
@@ -249,13 +274,21 @@ async fn wait_service(
         return Err(Halt::check(format!("service `{service}` has a container"), "compose made none"));
     }
     if let Some(ready) = live.plan.ready_of(service) {
-        return wait_ready(ctx, scope, service, ready, log_baseline).await;
+        let waited = wait_ready(ctx, scope, service, ready, log_baseline).await;
+        if let Err(halt) = waited {
+            let exited = scope.refresh(service).await.is_ok_and(|state| !state.running);
+            return Err(if exited { with_dependencies(live, service, halt) } else { halt });
+        }
+        return Ok(());
     }
     if live.facts(service).is_some_and(|f| f.healthcheck.is_some()) {
         return wait_healthy(ctx, scope, live, service).await;
     }
     service_alive(ctx, scope, live, service).await
 }
+
+/// How long `compose up` may take, waiting for `depends_on` conditions included.
+const UP_WITHIN: Duration = Duration::from_secs(180);
 
 /// How long a service with a healthcheck and no `ready:` may take to be healthy.
 const HEALTHY_WITHIN: Duration = Duration::from_secs(120);
@@ -265,10 +298,11 @@ async fn wait_healthy(ctx: &RunContext, scope: &Scope, live: &LiveStack, service
     loop {
         service_alive(ctx, scope, live, service).await?;
         let id = scope.container(service).map(|c| c.id).unwrap_or_default();
-        let (status, said) = ctx.engine.health(&id).await?.unwrap_or_else(|| ("healthy".to_owned(), String::new()));
+        let Some(health) = ctx.engine.health(&id).await? else { return Ok(()) };
+        let status = health.status;
         match status.as_str() {
             "healthy" => return Ok(()),
-            "unhealthy" => return Err(unhealthy(live, service, &said)),
+            "unhealthy" => return Err(unhealthy(live, service, &health.last_output)),
             _ if Instant::now() >= deadline => {
                 return Err(Halt::check(
                     format!("service `{service}` healthy within {HEALTHY_WITHIN:?}"),
