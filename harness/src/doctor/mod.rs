@@ -321,6 +321,10 @@ fn report_compose(report: &mut Report) {
     } else {
         report.found("compose", found.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
     }
+    // Compose stacks run with the first of these, unless the variable names another.
+    if let Ok(asked) = std::env::var(crate::compose::cli::COMPOSE_VARIABLE) {
+        report.found("compose for stacks", format!("{}={asked}", crate::compose::cli::COMPOSE_VARIABLE));
+    }
 }
 
 /// Free bytes on the file system holding `dir`, from `df` (POSIX output, 1024-byte blocks).
