@@ -52,7 +52,7 @@ fn all_errors_of_all_files_come_in_one_go() {
 
 #[test]
 fn the_project_scenarios_check_clean() {
-    let out = seatrial(&["check", "scenarios", "harness/tests/failing"]);
+    let out = seatrial(&["check", "scenarios", "harness/tests/failing", "harness/tests/compose-failing"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: "));
 }

@@ -383,6 +383,7 @@ pub struct Loaded {
 pub fn load(paths: &[PathBuf], env: plan::PlanEnv<'_>) -> Result<Loaded, Vec<ScenarioError>> {
     let (files, mut errors) = discover(paths);
     let mut scenarios = Vec::new();
+    let mut compose_files = Vec::new();
     for file in &files {
         let text: Arc<str> = match read_scenario_file(file) {
             Ok(text) => text.into(),
@@ -391,15 +392,28 @@ pub fn load(paths: &[PathBuf], env: plan::PlanEnv<'_>) -> Result<Loaded, Vec<Sce
                 continue;
             }
         };
-        // A compose file met in a folder is a stack the scenarios beside it name, not a scenario file;
-        // named on the command line, it is a mistake worth an error.
+        // A compose file met in a folder may be a stack the scenarios beside it name: judged once they
+        // are planned.
         if !paths.contains(file) && compose_services_key(&text).is_some() {
+            compose_files.push((file.clone(), text));
             continue;
         }
         let (model, problems) = parse_all(file, &text);
         errors.extend(problems);
         if let Some(model) = model {
             scenarios.extend(plan::plan_file(file, &text, &model, env, &mut errors));
+        }
+    }
+    // A compose file that no scenario names is someone's mistake: most likely a compose file given where a
+    // scenario file was meant.
+    let named: Vec<PathBuf> = scenarios
+        .iter()
+        .filter_map(|s: &PlannedScenario| s.compose.as_ref())
+        .flat_map(|c| c.source.files.iter().filter_map(|f| f.canonicalize().ok()))
+        .collect();
+    for (file, text) in compose_files {
+        if !file.canonicalize().is_ok_and(|real| named.contains(&real)) {
+            errors.extend(parse_all(&file, &text).1);
         }
     }
     let mut names = HashMap::new();

@@ -30,7 +30,8 @@ impl Planner<'_> {
             return;
         }
         let unknown_service = self.open_names && !self.services.iter().any(|s| s == name) && !running.contains(name);
-        if unknown_service && self.stack == Some(StackState::Down) {
+        let service = unknown_service || self.services.iter().any(|s| s == name);
+        if service && self.stack == Some(StackState::Down) {
             self.error(
                 at,
                 ScenarioErrorKind::Invalid(format!(
