@@ -53,6 +53,20 @@ impl Engine {
         Ok(services)
     }
 
+    /// The names of a compose project's networks, its default network first.
+    pub async fn project_networks(&self, project: &str) -> Result<Vec<String>, EngineError> {
+        let filters = HashMap::from([("label".to_owned(), vec![format!("{PROJECT_LABEL}={project}")])]);
+        let networks = self
+            .docker
+            .list_networks(Some(bollard::query_parameters::ListNetworksOptions { filters: Some(filters) }))
+            .await
+            .map_err(|e| EngineError::new("list networks", project, e))?;
+        let mut names: Vec<String> = networks.into_iter().filter_map(|n| n.name).collect();
+        let default = format!("{project}_default");
+        names.sort_by_key(|n| (*n != default, n.clone()));
+        Ok(names)
+    }
+
     /// A container's configuration as the engine holds it: what compose made of the service, for the
     /// diagnoses that read a configuration (files lost outside every volume, its stop signal).
     pub async fn config_of(&self, id: &str, alias: &str) -> Result<ContainerConfig, EngineError> {

@@ -75,6 +75,8 @@ async fn bring_up(
     };
     let mut unavailable: HashMap<String, String> = HashMap::new();
     let mut network = None;
+    // A stack's other networks, which the scenario's containers join too.
+    let mut extra_networks: Vec<String> = Vec::new();
     // The stack first: the scenario's own containers join its network.
     if let Some(compose) = &scenario.compose {
         let what = "start of the compose stack".to_owned();
@@ -90,8 +92,16 @@ async fn bring_up(
         if let Err(Halt::Check { diagnosis, .. }) = &mut result {
             diagnosis.extend(limits::limits_hit(ctx, scope, scenario).await);
         }
-        match result {
-            Ok(()) => network = scope.stack().map(|live| super::stack::stack_network(&live)),
+        let networks = match (result, scope.stack()) {
+            (Ok(()), Some(live)) => super::stack::stack_networks(ctx, &live).await,
+            (Ok(()), None) => Ok(Vec::new()),
+            (Err(halt), _) => Err(halt),
+        };
+        match networks {
+            Ok(networks) => {
+                network = networks.first().cloned();
+                extra_networks = networks.into_iter().skip(1).collect();
+            }
             Err(halt) => {
                 let failure = halt.into_failure(compose.at.clone(), what);
                 let own: Vec<&str> = scenario.containers.iter().map(|c| c.name.as_str()).collect();
@@ -150,7 +160,10 @@ async fn bring_up(
             }
             let network = network.clone().unwrap_or_default();
             let config = container_config(&ctx.engine, scope, container, image, network).await?;
-            scope.create_container(&container.name, config).await?;
+            let id = scope.create_container(&container.name, config).await?;
+            for extra in &extra_networks {
+                ctx.engine.connect_network(extra, &id, Some(&container.name)).await?;
+            }
             steps::start_and_wait(ctx, scope, container).await
         }
         .await;

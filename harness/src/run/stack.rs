@@ -374,9 +374,10 @@ pub(super) async fn step(ctx: &RunContext, scope: &Scope, step: &Step) -> Result
         }
         Step::Down { volumes } => {
             let own = scope.own_containers();
-            let network = stack_network(&live);
-            for (_, container) in &own {
-                let _ = ctx.engine.disconnect_network(&network, &container.id).await;
+            for network in stack_networks(ctx, &live).await? {
+                for (_, container) in &own {
+                    let _ = ctx.engine.disconnect_network(&network, &container.id).await;
+                }
             }
             for (_, service) in scope.containers().into_iter().filter(|(name, _)| is_service(scope, name)) {
                 let anonymous = ctx.engine.anonymous_volumes_of(&service.id).await;
@@ -389,9 +390,10 @@ pub(super) async fn step(ctx: &RunContext, scope: &Scope, step: &Step) -> Result
         }
         Step::Up => {
             up(ctx, scope, &live).await?;
-            let network = stack_network(&live);
-            for (name, container) in scope.own_containers() {
-                ctx.engine.connect_network(&network, &container.id, Some(&name)).await?;
+            for network in stack_networks(ctx, &live).await? {
+                for (name, container) in scope.own_containers() {
+                    ctx.engine.connect_network(&network, &container.id, Some(&name)).await?;
+                }
             }
             Ok(())
         }
@@ -399,7 +401,8 @@ pub(super) async fn step(ctx: &RunContext, scope: &Scope, step: &Step) -> Result
     }
 }
 
-/// The stack's default network, which the scenario's own containers join.
-pub(super) fn stack_network(live: &LiveStack) -> String {
-    format!("{}_default", live.stack.project)
+/// The stack's networks, which the scenario's own containers join (its default network first, where
+/// they are made), so that a test client reaches every service by name.
+pub(super) async fn stack_networks(ctx: &RunContext, live: &LiveStack) -> Result<Vec<String>, Halt> {
+    Ok(ctx.engine.project_networks(&live.stack.project).await?)
 }
