@@ -81,6 +81,10 @@ impl Reporter for LiveConsole {
             }
             Event::ScenarioFinished { outcome } => {
                 self.running.remove(&outcome.test_name);
+                // What compose warned of (a variable not set) matters even when the scenario passed.
+                for note in outcome.notes.iter().filter(|n| n.starts_with("compose warned:")) {
+                    eprintln!("warning: {}: {}", outcome.test_name, crate::text::printable(note));
+                }
             }
             Event::Tick => {
                 for line in self.due(Instant::now()) {
