@@ -204,51 +204,83 @@ fn a_compose_file_with_fixed_names_and_ports_runs_twice_at_once() {
     }
 }
 
-#[test]
-fn a_run_killed_mid_stack_leaves_nothing_after_clean() {
-    require_engine();
-    let _alone = RUNS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let scenario = dir.path().join("long.yaml");
+/// A run of a stack that sleeps, started with compose v1, once both services run; the scenario file lives
+/// in `dir`.
+#[allow(clippy::zombie_processes)] // the child is returned, and its caller waits for it
+fn start_long_stack_run(dir: &Path) -> std::process::Child {
+    let scenario = dir.join("long.yaml");
     let stack = workspace().join("fixtures/compose-basics/docker-compose.yml");
-    std::fs::write(
-        &scenario,
-        format!(
-            "scenarios:\n  - name: waits\n    compose: {{ file: \"{}\" }}\n    steps:\n      - sleep: 120s\n",
-            stack.display()
-        ),
-    )
-    .expect("write the scenario");
+    let text = format!(
+        "scenarios:\n  - name: waits\n    compose: {{ file: \"{}\" }}\n    steps:\n      - sleep: 120s\n",
+        stack.display()
+    );
+    std::fs::write(&scenario, text).expect("write the scenario");
     let mut child = seatrial()
         .arg("run")
         .arg(&scenario)
         .arg("--root")
         .arg(workspace())
+        .arg("--junit")
+        .arg(dir.join("junit.xml"))
         .env("SEATRIAL_COMPOSE", compose_v1())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("seatrial starts");
-    let pid = child.id();
     // Both services up: the stack is there to be left behind.
     let deadline = Instant::now() + Duration::from_secs(120);
-    let filter = format!("label=org.seatrial.pid={pid}");
+    let filter = format!("label=org.seatrial.pid={}", child.id());
     loop {
         let out = docker(&["ps", "-q", "--filter", &filter]);
         if String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).count() >= 2 {
-            break;
+            return child;
         }
-        assert!(Instant::now() < deadline, "the stack did not come up within 120s");
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the stack did not come up within 120s");
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn a_run_killed_mid_stack_leaves_nothing_after_clean() {
+    require_engine();
+    let _alone = RUNS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut child = start_long_stack_run(dir.path());
+    let pid = child.id();
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
     assert!(!leftovers(pid).is_empty(), "a killed run leaves its stack");
     let clean = seatrial().arg("clean").output().expect("seatrial clean runs");
     assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stderr));
     assert_eq!(leftovers(pid), Vec::<String>::new(), "clean removes the killed run's stack");
-    let own: Vec<String> = compose_leftovers();
-    assert_eq!(own, Vec::<String>::new(), "and the anonymous volumes compose made for it");
+    assert_eq!(compose_leftovers(), Vec::<String>::new(), "and the anonymous volumes compose made for it");
+}
+
+#[test]
+fn ctrl_c_mid_stack_takes_it_down_and_reports_the_scenario_as_interrupted() {
+    require_engine();
+    let _alone = RUNS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut child = start_long_stack_run(dir.path());
+    let pid = child.id();
+    assert!(Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill runs").success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "seatrial did not end within 60s of SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(130), "interrupted: exit 130");
+    let xml = std::fs::read_to_string(dir.path().join("junit.xml")).expect("the report is written");
+    assert!(xml.contains("interrupted by SIGINT"), "{xml}");
+    assert_eq!(leftovers(pid), Vec::<String>::new(), "the interrupted run removes its stack");
+    assert_eq!(compose_leftovers(), Vec::<String>::new(), "and compose's own volumes");
 }
 
 /// `seatrial grade` on a class of compose submissions (fixtures/compose-class): each submission is a
