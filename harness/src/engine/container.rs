@@ -533,18 +533,6 @@ impl Engine {
         out.stderr = String::from_utf8_lossy(&stderr).into_owned();
         Ok(out)
     }
-
-    /// Files added or changed in the container's own layer (`A /app/db.sqlite3`): data a re-creation loses.
-    pub async fn container_changes(&self, id: &str) -> Result<Vec<String>, EngineError> {
-        let changes =
-            self.docker.container_changes(id).await.map_err(|e| EngineError::new("list changes of", id, e))?;
-        Ok(changes
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| c.kind != bollard::models::ChangeType::_2)
-            .map(|c| c.path)
-            .collect())
-    }
 }
 
 /// Host ports chosen by seatrial for engines that draw theirs too early (Podman).
