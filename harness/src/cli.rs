@@ -61,7 +61,7 @@ pub enum Command {
         /// Submission folders, or one folder holding them.
         #[arg(required = true)]
         submissions: Vec<PathBuf>,
-        /// Submissions graded at once (default: twice the cores, at least 2).
+        /// Submissions built at once (default: twice the cores, at least 2); twice as many run at once.
         #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
         jobs: Option<u16>,
         /// Where the gradebook and the feedback files go.

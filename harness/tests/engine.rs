@@ -489,3 +489,73 @@ fn doctor_without_an_engine_says_how_to_start_one() {
     };
     settings.bind(|| insta::assert_snapshot!("doctor__no_engine", stdout));
 }
+
+/// A container's changes read from its layer on this host (the fast way, where the engine is local)
+/// are the engine's own `docker diff`: added and changed files and folders, a deleted file marking its
+/// folder changed, a volume's files absent.
+#[test]
+fn a_containers_changes_read_from_its_layer_are_the_engines() {
+    use seatrial::engine::Engine;
+    use seatrial::engine::changes::ChangesFrom;
+    use seatrial::engine::container::{ContainerConfig, DEFAULT_NETWORK, MountConfig};
+    use seatrial::engine::labels::RunId;
+
+    require_engine();
+    let _run = RUNS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let run = RunId::new();
+    // Whatever happens below, what it made goes: the sweep of this run id runs on drop.
+    struct Sweep<'a>(&'a tokio::runtime::Runtime, Engine, String);
+    impl Drop for Sweep<'_> {
+        fn drop(&mut self) {
+            let scope = seatrial::engine::sweep::SweepScope::Run(self.2.clone());
+            let _ = self.0.block_on(self.1.sweep(&scope, seatrial::engine::sweep::SweepMode::Remove));
+        }
+    }
+    let engine = runtime.block_on(Engine::connect()).expect("the engine answers");
+    let _sweep = Sweep(&runtime, engine.clone(), run.id.clone());
+    let name = format!("seatrial-{}-changes", run.id);
+    let script = "mkdir -p /app/uploads.d /srv && echo 1 > /app/db.sqlite3 && echo 2 > /app/uploads.d/a.png \
+                  && echo 3 > /data/in-volume && rm /bin/vi && echo x >> /etc/passwd && mkdir /srv/b && touch /srv/b/x /srv/b-x \
+                  && echo written && sleep 60";
+    let volume = format!("{name}-data");
+    runtime.block_on(async {
+        engine.create_volume(&volume, run.labels(None)).await.expect("a volume");
+        let config = ContainerConfig {
+            name: name.clone(),
+            image: "seatrial/busybox".to_owned(),
+            env: Vec::new(),
+            cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
+            entrypoint: None,
+            user: None,
+            workdir: None,
+            ports: Vec::new(),
+            mounts: vec![MountConfig::Volume { name: volume.clone(), target: "/data".into(), read_only: false }],
+            network: DEFAULT_NETWORK.to_owned(),
+            alias: "box".into(),
+            labels: run.labels(Some("changes")),
+            stop_signal: None,
+            stop_timeout: None,
+        };
+        let id = engine.create_container(&config).await.expect("a container");
+        engine.start_container(&id).await.expect("it starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !engine.logs(&id, None).await.expect("its log").contains("written") {
+            assert!(std::time::Instant::now() < deadline, "the script did not finish writing");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let fast = engine.container_changes(&id, ChangesFrom::Fastest).await.expect("changes");
+        let mut engines = engine.container_changes(&id, ChangesFrom::Engine).await.expect("the engine's changes");
+        // The engine lists them in its driver's order (a naive diff: the order folders are read in).
+        let mut sorted = fast.clone();
+        sorted.sort();
+        engines.sort();
+        assert_eq!(sorted, engines);
+        for path in ["/app/db.sqlite3", "/app/uploads.d/a.png", "/bin", "/etc/passwd", "/srv/b/x", "/srv/b-x"] {
+            assert!(fast.iter().any(|p| p == path), "{path} in {fast:?}");
+        }
+        assert!(!fast.iter().any(|p| p.starts_with("/data/") || p == "/bin/vi"), "{fast:?}");
+        engine.remove_container(&id).await.expect("removed");
+        engine.remove_volume(&volume).await.expect("removed");
+    });
+}

@@ -418,9 +418,17 @@ impl Engine {
         })
     }
 
-    /// How many processes the container runs now, and may run (`GET /containers/{id}/stats`, one shot);
-    /// `None` when the engine gives no count (the container is not running, or a rootless cgroup v1).
-    pub async fn pids(&self, id: &str) -> Option<PidsCount> {
+    /// How many processes the container runs now, and may run; `None` when the engine gives no count (the
+    /// container is not running, or a rootless cgroup v1). The engine's stats read them from the
+    /// container's `pids` cgroup, and answer a one-shot request only at their next collection (about 1 s
+    /// here): where the engine is local and the cgroup of its process `pid` names the container, the same
+    /// two files are read here at once; else `GET /containers/{id}/stats`, one shot.
+    pub async fn pids(&self, id: &str, pid: i64) -> Option<PidsCount> {
+        if self.is_local()
+            && let Some(count) = pids_from_cgroup(id, pid)
+        {
+            return Some(count);
+        }
         let options = StatsOptions { stream: false, one_shot: true };
         let stats = self.docker.stats(id, Some(options)).next().await?.ok()?;
         let pids = stats.pids_stats?;
@@ -533,18 +541,36 @@ impl Engine {
         out.stderr = String::from_utf8_lossy(&stderr).into_owned();
         Ok(out)
     }
+}
 
-    /// Files added or changed in the container's own layer (`A /app/db.sqlite3`): data a re-creation loses.
-    pub async fn container_changes(&self, id: &str) -> Result<Vec<String>, EngineError> {
-        let changes =
-            self.docker.container_changes(id).await.map_err(|e| EngineError::new("list changes of", id, e))?;
-        Ok(changes
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| c.kind != bollard::models::ChangeType::_2)
-            .map(|c| c.path)
-            .collect())
+/// `pids.current` and `pids.max` of the cgroup of process `pid` (the `pids` controller's on cgroup v1,
+/// the unified one on v2), when that cgroup's path names container `id`: else `None` (another host's
+/// process, or a cgroup namespace of seatrial's own that hides the path).
+fn pids_from_cgroup(id: &str, pid: i64) -> Option<PidsCount> {
+    if pid <= 0 || id.is_empty() {
+        return None;
     }
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let entries: Vec<(&str, &str)> = cgroups
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            Some((controllers, path))
+        })
+        .collect();
+    let folder = match entries.iter().find(|(controllers, _)| controllers.split(',').any(|c| c == "pids")) {
+        Some((_, path)) => format!("/sys/fs/cgroup/pids{path}"),
+        None => format!("/sys/fs/cgroup{}", entries.iter().find(|(controllers, _)| controllers.is_empty())?.1),
+    };
+    if !folder.contains(id) {
+        return None;
+    }
+    let read = |file: &str| std::fs::read_to_string(format!("{folder}/{file}")).ok();
+    let current = read("pids.current")?.trim().parse().ok()?;
+    // `max`: no limit, as the engine's stats say with 0.
+    let limit = read("pids.max")?.trim().parse::<u64>().ok().filter(|l| *l > 0 && *l < u64::from(u32::MAX));
+    Some(PidsCount { current, limit })
 }
 
 /// Host ports chosen by seatrial for engines that draw theirs too early (Podman).

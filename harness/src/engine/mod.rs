@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod changes;
 pub mod container;
 pub mod control;
 pub mod dockerignore;

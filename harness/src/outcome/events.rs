@@ -66,6 +66,8 @@ pub enum Phase<'a> {
     },
     /// Collecting logs and removing the scenario's resources.
     Finishing,
+    /// Its images are built; it waits for its turn to run (`grade --jobs` submissions run at once).
+    Queued,
 }
 
 /// Why a reporter could not do its job (a report file could not be written).

@@ -62,6 +62,7 @@ fn describe(phase: &Phase<'_>) -> Option<String> {
         Phase::StartingContainer { container, .. } => Some(format!("starting `{container}` and waiting until ready")),
         Phase::Step { index, total, summary, .. } => Some(format!("step {index} of {total} ({summary})")),
         Phase::Finishing => Some("collecting logs and removing its containers".to_owned()),
+        Phase::Queued => Some("built; waiting for its turn to run".to_owned()),
     }
 }
 

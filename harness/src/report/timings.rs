@@ -26,6 +26,7 @@ fn phase_name(phase: &Phase<'_>) -> Option<String> {
             format!("step: {kind}")
         }
         Phase::Finishing => "finishing (logs, removing containers)".to_owned(),
+        Phase::Queued => "built, waiting for a turn to run (--jobs)".to_owned(),
     })
 }
 

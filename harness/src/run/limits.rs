@@ -18,7 +18,7 @@ pub async fn limits_hit(ctx: &RunContext, scope: &Scope, scenario: &PlannedScena
         let Ok(state) = ctx.engine.inspect_container(&live.id).await else { continue };
         let during = state.finished_at.and_then(|exited| scope.phase_at(exited));
         told.extend(out_of_memory(&name, &state, during.as_deref()));
-        let pids = if state.running { ctx.engine.pids(&live.id).await } else { None };
+        let pids = if state.running { ctx.engine.pids(&live.id, state.pid).await } else { None };
         let log = ctx.engine.logs(&live.id, Some(LOG_LINES)).await.unwrap_or_default();
         told.extend(pids_limit_reached(&name, state.pids_limit, pids, &log));
     }

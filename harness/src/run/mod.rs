@@ -26,7 +26,7 @@ use std::time::Instant;
 use crate::engine::labels::RunId;
 use crate::engine::watch::EngineWatch;
 use crate::engine::{Engine, EngineError};
-use crate::outcome::events::{Event, Events};
+use crate::outcome::events::{Event, Events, Phase};
 use crate::outcome::{Failure, FailureKind, FailureSite, ScenarioOutcome, StepOutcome};
 use crate::scenario::Where;
 use crate::scenario::plan::PlannedScenario;
@@ -158,6 +158,27 @@ enum Ending {
 /// scenario's events on the way: started, each phase, finished (unless the run was cancelled: then the
 /// driver reports it cut short).
 pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) -> ScenarioOutcome {
+    let prepared = prepare_scenario(&ctx, scenario).await;
+    run_prepared(ctx, prepared).await
+}
+
+/// A scenario whose images are built (or failed to build): what [`run_prepared`] brings up. A driver that
+/// holds it while others run (grade builds the next submissions while earlier ones run) pays for the
+/// wait in nothing the scenario is timed or judged on.
+pub struct PreparedScenario {
+    scenario: Arc<PlannedScenario>,
+    scope: Scope,
+    progress: SharedProgress,
+    /// The images, and the compose stack's copy made ready (its builds are images too).
+    #[allow(clippy::type_complexity)]
+    resolved: Result<((images::ResolvedImages, Vec<crate::outcome::BuildOutcome>), Option<Result<(), Halt>>), String>,
+    /// How long the images phase took: the scenario's own time before the wait, if any.
+    prepared_in: std::time::Duration,
+}
+
+/// The first phase of a scenario: started, then its images built (or found). Builds have their own time
+/// limits (`build.timeout`), so the scenario's limit starts after them.
+pub async fn prepare_scenario(ctx: &RunContext, scenario: Arc<PlannedScenario>) -> PreparedScenario {
     let started = Instant::now();
     ctx.events.emit(&Event::ScenarioStarted { test_name: &scenario.test_name, at: &scenario.at });
     let mut scope = Scope::new(&ctx.engine, &ctx.run, &ctx.cancellation, &scenario.test_name);
@@ -165,19 +186,33 @@ pub async fn run_scenario(ctx: Arc<RunContext>, scenario: Arc<PlannedScenario>) 
         scope.labels.insert(crate::engine::labels::KEEP.to_owned(), "true".to_owned());
     }
     let progress = SharedProgress::default();
-    // Builds have their own time limits (`build.timeout`), so the scenario's limit starts after them.
     lock(&progress).current = Some((scenario.at.clone(), "build of the scenario's images".to_owned()));
     // A compose stack's services are built in this phase too, once `config` has said which.
     let prepare_stack = async {
         match &scenario.compose {
-            Some(plan) => Some(stack::prepare(&ctx, &scenario, &scope, plan).await),
+            Some(plan) => Some(stack::prepare(ctx, &scenario, &scope, plan).await),
             None => None,
         }
     };
     let resolved = tokio::select! {
-        resolved = async { (images::resolve_images(&ctx, &scenario).await, prepare_stack.await) } => Ok(resolved),
+        resolved = async { (images::resolve_images(ctx, &scenario).await, prepare_stack.await) } => Ok(resolved),
         reason = ctx.watch.lost() => Err(reason),
     };
+    PreparedScenario { scenario, scope, progress, resolved, prepared_in: started.elapsed() }
+}
+
+impl PreparedScenario {
+    /// Says that the scenario waits for its turn to run (a driver's limit on scenarios at once).
+    pub fn queued(&self, ctx: &RunContext) {
+        ctx.events.emit(&Event::Phase { test_name: &self.scenario.test_name, phase: Phase::Queued });
+    }
+}
+
+/// The rest of a prepared scenario: bring up -> steps -> finish, then its outcome.
+pub async fn run_prepared(ctx: Arc<RunContext>, prepared: PreparedScenario) -> ScenarioOutcome {
+    let PreparedScenario { scenario, scope, progress, resolved, prepared_in } = prepared;
+    // Its time is its images phase and what follows, not a wait for its turn in between.
+    let started = Instant::now().checked_sub(prepared_in).unwrap_or_else(Instant::now);
     let (ending, builds) = match resolved {
         Ok(((images, builds), stack)) => {
             lock(&progress).current = None;

@@ -186,7 +186,8 @@ pub(super) async fn replace(
     let old = scope.container(name).ok_or_else(|| Halt::check(format!("container `{name}` exists"), "it does not"))?;
     // Built before the scenario's clock started: this is the build's outcome, failed or not.
     let tag = super::images::step_image(ctx, image).await?;
-    let changes = ctx.engine.container_changes(&old.id).await.unwrap_or_default();
+    let changes =
+        ctx.engine.container_changes(&old.id, crate::engine::changes::ChangesFrom::Fastest).await.unwrap_or_default();
     scope.record_discarded(name, diagnose::data_files(&changes, &old.config));
     let grace = container.stop_grace_period.unwrap_or(DEFAULT_STOP_GRACE);
     stop_for_recreate(ctx, scope, name, &old.id, grace).await?;

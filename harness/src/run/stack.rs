@@ -351,7 +351,11 @@ pub(super) async fn step(ctx: &RunContext, scope: &Scope, step: &Step) -> Result
                 Step::Start(_) => live.stack.start(service).await,
                 _ => {
                     let old = super::steps::id_of(scope, service)?;
-                    let changes = ctx.engine.container_changes(&old).await.unwrap_or_default();
+                    let changes = ctx
+                        .engine
+                        .container_changes(&old, crate::engine::changes::ChangesFrom::Fastest)
+                        .await
+                        .unwrap_or_default();
                     if let Some(config) = scope.container(service).map(|c| c.config) {
                         scope.record_discarded(service, diagnose::data_files(&changes, &config));
                     }

@@ -117,7 +117,11 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
                     let old = scope
                         .container(name)
                         .ok_or_else(|| Halt::check(format!("container `{name}` exists"), "it does not"))?;
-                    let changes = ctx.engine.container_changes(&old.id).await.unwrap_or_default();
+                    let changes = ctx
+                        .engine
+                        .container_changes(&old.id, crate::engine::changes::ChangesFrom::Fastest)
+                        .await
+                        .unwrap_or_default();
                     scope.record_discarded(name, diagnose::data_files(&changes, &old.config));
                     stop_for_recreate(ctx, scope, name, &old.id, grace).await?;
                     scope.remove_container(name).await?;
