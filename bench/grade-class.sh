@@ -7,7 +7,7 @@
 #              (bench/buildx.sh; this machine's own CLI would use the legacy builder)
 #   4 at once  the same script run on four quarters of the class at the same time
 # Prints the wall times and the ratios (issue 17's goal: seatrial at least 6x the serial script and 2.5x
-# the script run 4 at a time).
+# the script run 4 at a time), then where seatrial's time went (`--timings`, also in its log), and the load.
 # Usage: bench/grade-class.sh [--class N] [JOBS]
 #   --class N  grade a class of N submissions generated from fixtures/class (each submission copied under
 #              a new name, its Dockerfile marked so that it is a folder of its own; the teacher's CSV
@@ -52,7 +52,7 @@ elapsed() { echo "$(date +%s.%N) - $1" | bc; }
 
 cold
 start=$(date +%s.%N)
-target/release/seatrial grade fixtures/class/assignment.yaml "$class" "${jobs[@]}" --out "$out/seatrial" \
+target/release/seatrial grade fixtures/class/assignment.yaml "$class" "${jobs[@]}" --timings --out "$out/seatrial" \
   2>"$out/seatrial.log"
 seatrial_s=$(elapsed "$start")
 
@@ -60,6 +60,9 @@ cold
 start=$(date +%s.%N)
 bench/grade-by-hand.sh -o "$out/serial.csv" "$class" 2>"$out/serial.log"
 serial_s=$(elapsed "$start")
+# In the teacher's row order: the script's glob puts `01-alice-copy1/` before `01-alice/` ('-' < '/').
+{ head -n1 "$out/serial.csv"; tail -n +2 "$out/serial.csv" | sort; } >"$out/serial.sorted" &&
+  mv "$out/serial.sorted" "$out/serial.csv"
 
 # Four quarters of the class, each graded by its own run of the script, all at once.
 cold
@@ -88,3 +91,5 @@ printf 'script, serial            %7.1f s   seatrial %5.2fx faster (goal 6x)\n' 
 printf 'script, 4 at a time       %7.1f s   seatrial %5.2fx faster (goal 2.5x)\n' "$parallel_s" \
   "$(echo "$parallel_s / $seatrial_s" | bc -l)"
 echo "scores equal the teacher's: $same"
+sed -n '/^where the time went/,$p' "$out/seatrial.log"
+uptime

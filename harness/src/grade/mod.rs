@@ -57,6 +57,9 @@ pub fn default_jobs() -> usize {
 /// for a grace period its PID 1 lets run out), so twice as many run as build.
 pub const RUNS_PER_JOB: usize = 2;
 
+/// How long the first submission's build may keep the others from starting theirs (see [`grade_all`]).
+const FIRST_BUILD_ALONE_AT_MOST: std::time::Duration = std::time::Duration::from_secs(20);
+
 #[derive(Debug, Clone)]
 pub struct Submission {
     pub id: String,
@@ -288,15 +291,25 @@ async fn grade_all(
         // layers of the same base and starter files) is then exported once, and the others find it in the
         // build cache, where builds started together would each export it at once (measured here: 4
         // cold builds at once took 12 s each; one alone 4.7 s, and the next 0.5 s each from the cache).
+        // Alone for a while only: a first build that hangs or installs for long holds the class back no
+        // longer than FIRST_BUILD_ALONE_AT_MOST.
         let wanted = if i == 0 { jobs } else { 1 };
-        let building = builds.clone().acquire_many_owned(u32::try_from(wanted).unwrap_or(1)).await.ok();
+        let mut building = builds.clone().acquire_many_owned(u32::try_from(wanted).unwrap_or(1)).await.ok();
+        let others = building.as_mut().filter(|_| wanted > 1).and_then(|p| p.split(wanted - 1));
+        let (built, first_built) = tokio::sync::oneshot::channel::<()>();
+        if let Some(others) = others {
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(FIRST_BUILD_ALONE_AT_MOST, first_built).await;
+                drop(others);
+            });
+        }
         let (ctx, runs) = (ctx.clone(), runs.clone());
         tasks.push(tokio::spawn(async move {
             let mut prepared = Vec::new();
             for scenario in scenarios {
                 prepared.push(run::prepare_scenario(&ctx, Arc::new(scenario)).await);
             }
-            drop(building);
+            drop((building, built));
             prepared.iter().for_each(|p| p.queued(&ctx));
             let _running = runs.acquire_owned().await.ok();
             for scenario in prepared {
