@@ -156,7 +156,7 @@ wait_for() {
 # minute. An image the source lacks is made by the project's script, against the target engine.
 copy_base_images() {
   local from=$1 image missing=()
-  for image in seatrial/busybox:latest python:3.11-slim; do
+  for image in seatrial/busybox:latest python:3.11-slim postgres:15; do
     docker image inspect "$image" >/dev/null 2>&1 && continue
     if DOCKER_HOST=$from docker image inspect "$image" >/dev/null 2>&1; then
       DOCKER_HOST=$from docker save "$image" | docker load -q >/dev/null || die "could not copy $image"

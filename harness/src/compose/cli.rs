@@ -52,12 +52,10 @@ impl ComposeCli {
     /// Finds the compose command, as said in the module's header.
     pub async fn find(engine_host: &str) -> Result<ComposeCli, ComposeError> {
         if let Some(asked) = std::env::var(COMPOSE_VARIABLE).ok().filter(|v| !v.trim().is_empty()) {
-            let words = shell_words::split(&asked)
-                .map_err(|e| ComposeError::NotFound { tried: format!("{COMPOSE_VARIABLE}={asked}: {e}") })?;
+            let named = |why: String| ComposeError::NamedNotFound { asked: asked.clone(), why };
+            let words = shell_words::split(&asked).map_err(|e| named(e.to_string()))?;
             let words = unwrap_python_wrapper(words);
-            return probe(words, engine_host)
-                .await
-                .map_err(|why| ComposeError::NotFound { tried: format!("{COMPOSE_VARIABLE}={asked}: {why}") });
+            return probe(words, engine_host).await.map_err(named);
         }
         let mut tried = Vec::new();
         for candidate in [vec!["docker".to_owned(), "compose".to_owned()], vec!["docker-compose".to_owned()]] {

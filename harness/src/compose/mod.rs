@@ -25,6 +25,11 @@ pub enum ComposeError {
          standalone `docker-compose`) or docker-compose 1.29, or name the command in SEATRIAL_COMPOSE"
     )]
     NotFound { tried: String },
+    #[error(
+        "SEATRIAL_COMPOSE names `{asked}`, which does not answer `version` ({why}); name a compose that works, \
+         or unset SEATRIAL_COMPOSE to use the one on PATH"
+    )]
+    NamedNotFound { asked: String, why: String },
     #[error("cannot run `{command}`: {message}")]
     Spawn { command: String, message: String },
     /// Compose refused or failed: its own words.

@@ -46,6 +46,10 @@ pub struct RewriteInput<'a> {
     /// Grading: what would reach the host is refused, bind mounts stay below these folders.
     pub untrusted: Option<&'a [PathBuf]>,
     pub project: &'a str,
+    /// Each service's image's `VOLUME`s, to declare as anonymous volumes of the service: compose v1 hands
+    /// an image's anonymous volumes to a re-created container only when the image lists them in its
+    /// legacy `ContainerConfig`, which BuildKit and `docker import` leave empty. Empty: none declared.
+    pub image_volumes: &'a HashMap<String, Vec<String>>,
 }
 
 /// The rewritten model, what was changed that the user should know, and the services as facts.
@@ -141,6 +145,9 @@ pub fn rewrite(mut model: Value, input: &RewriteInput<'_>) -> Result<Rewritten, 
         if let Some(tag) = input.built.get(name) {
             service.remove("build");
             service.insert("image".to_owned(), Value::String(tag.clone()));
+        }
+        if let Some(targets) = input.image_volumes.get(name) {
+            declare_image_volumes(service, targets);
         }
         let healthcheck = quicken_healthcheck(service);
         facts.push(ServiceFacts {
@@ -338,6 +345,24 @@ fn quicken_healthcheck(service: &mut Map<String, Value>) -> Option<String> {
     Some(test)
 }
 
+/// Adds each of `targets` that no volume of the service covers as an anonymous volume (`- /data`).
+fn declare_image_volumes(service: &mut Map<String, Value>, targets: &[String]) {
+    let covered = mount_targets(service);
+    let clean = |p: &str| p.trim_end_matches('/').to_owned();
+    let missing: Vec<Value> = targets
+        .iter()
+        .filter(|t| !covered.iter().any(|c| clean(c) == clean(t)))
+        .map(|t| Value::String(t.clone()))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    match service.entry("volumes").or_insert_with(|| Value::Array(Vec::new())) {
+        Value::Array(volumes) => volumes.extend(missing),
+        other => *other = Value::Array(missing),
+    }
+}
+
 fn mount_targets(service: &Map<String, Value>) -> Vec<String> {
     let Some(Value::Array(volumes)) = service.get("volumes") else { return Vec::new() };
     volumes
@@ -412,8 +437,10 @@ fn refusals(name: &str, service: &Map<String, Value>, roots: &[PathBuf]) -> Vec<
 mod tests {
     use super::*;
 
+    static NO_VOLUMES: std::sync::LazyLock<HashMap<String, Vec<String>>> = std::sync::LazyLock::new(HashMap::new);
+
     fn input<'a>(labels: &'a HashMap<String, String>, built: &'a HashMap<String, String>) -> RewriteInput<'a> {
-        RewriteInput { labels, built, untrusted: None, project: "seatrial-1-x" }
+        RewriteInput { labels, built, untrusted: None, project: "seatrial-1-x", image_volumes: &NO_VOLUMES }
     }
 
     #[test]

@@ -155,6 +155,7 @@ pub async fn examine(engine: &Engine, run: &RunId) -> Report {
     report_storage(&mut report, engine);
     report_limits(&mut report, engine, run).await;
     report_compose(&mut report);
+    report_compose_choice(&mut report, &engine.host).await;
     report
 }
 
@@ -321,9 +322,20 @@ fn report_compose(report: &mut Report) {
     } else {
         report.found("compose", found.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
     }
-    // Compose stacks run with the first of these, unless the variable names another.
-    if let Ok(asked) = std::env::var(crate::compose::cli::COMPOSE_VARIABLE) {
-        report.found("compose for stacks", format!("{}={asked}", crate::compose::cli::COMPOSE_VARIABLE));
+}
+
+/// Compose stacks run with the first compose found, unless `SEATRIAL_COMPOSE` names another: that one is
+/// asked as a run would ask it.
+async fn report_compose_choice(report: &mut Report, host: &str) {
+    if std::env::var(crate::compose::cli::COMPOSE_VARIABLE).is_ok_and(|v| !v.trim().is_empty()) {
+        match crate::compose::ComposeCli::find(host).await {
+            Ok(cli) => report.found("stacks", format!("compose stacks run with {}", cli.describe())),
+            Err(why) => report.issue(
+                Severity::Problem,
+                why.to_string(),
+                "name a compose command that works in SEATRIAL_COMPOSE, or unset it",
+            ),
+        }
     }
 }
 

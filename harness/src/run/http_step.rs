@@ -188,7 +188,13 @@ async fn route(
     shown: &str,
 ) -> Result<Route, Halt> {
     let Some(client) = &http.from else {
-        let Some(host_port) = live.host_ports.get(&http.port).copied() else {
+        // Read again now: a restart by the engine's own restart policy publishes the port anew, on
+        // another host port, and the one read after the last step could be someone else's by now.
+        let host_ports = match scope.refresh(&http.container).await {
+            Ok(state) => state.host_ports,
+            Err(_) => live.host_ports.clone(),
+        };
+        let Some(host_port) = host_ports.get(&http.port).copied() else {
             // The engine publishes no port of a container that is not running: say why it is not.
             exited_halt(ctx, scope, &http.container, format!("an HTTP answer to {shown}")).await?;
             return Err(Halt::check(

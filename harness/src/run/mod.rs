@@ -65,8 +65,11 @@ impl RunContext {
         events: Events,
         runtime: &tokio::runtime::Handle,
     ) -> RunContext {
+        // No idle connection is kept: a server that stops gracefully (nginx on SIGQUIT) waits for the open
+        // connections of its clients, and one left open here would make its stop look slow.
         let http = reqwest::Client::builder()
             .no_proxy()
+            .pool_max_idle_per_host(0)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();

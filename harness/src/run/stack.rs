@@ -122,7 +122,25 @@ pub(super) async fn prepare(
         let tag = ctx.images.get(ctx, &image, progress).await.map_err(|err| super::images::build_halt(&image, &err))?;
         built.insert(build.service, tag);
     }
-    let input = RewriteInput { labels: &scope.labels, built: &built, untrusted, project: &scope.prefix };
+    let mut image_volumes = HashMap::new();
+    if cli.generation == crate::compose::Generation::V1 {
+        for (service, facts) in rewrite::services(&resolved.model) {
+            let image =
+                built.get(service).cloned().or_else(|| facts.get("image").and_then(|i| i.as_str()).map(str::to_owned));
+            if let Some(image) = image
+                && let Ok(volumes) = ctx.engine.image_volumes(&image).await
+            {
+                image_volumes.insert(service.clone(), volumes);
+            }
+        }
+    }
+    let input = RewriteInput {
+        labels: &scope.labels,
+        built: &built,
+        untrusted,
+        project: &scope.prefix,
+        image_volumes: &image_volumes,
+    };
     let rewritten = rewrite::rewrite(resolved.model, &input)
         .map_err(|refused| Halt::check("a stack that stays in its own containers", refused))?;
     for note in rewritten.notes {
@@ -239,6 +257,12 @@ async fn failed_service(ctx: &RunContext, scope: &Scope, live: &LiveStack) -> Op
 /// as a one-shot job does); one that exited says why, and what it depends on.
 async fn service_alive(ctx: &RunContext, scope: &Scope, live: &LiveStack, service: &str) -> Result<(), Halt> {
     let state = scope.refresh(service).await?;
+    // Under a restart policy the engine restarts a crashed container and calls it running meanwhile. A
+    // crash or two while what it needs comes up is how `restart: on-failure` stacks wait; one that keeps
+    // crashing is said as such, with why it exits.
+    if state.restart_count >= CRASH_LOOP && (state.status == "restarting" || state.exit_code != 0) {
+        return Err(crashing(ctx, scope, live, service, &state).await);
+    }
     if !state.running && state.exit_code == 0 && state.status == "exited" && live.plan.ready_of(service).is_none() {
         return Ok(());
     }
@@ -287,6 +311,9 @@ async fn wait_service(
     service_alive(ctx, scope, live, service).await
 }
 
+/// Restarts by the engine's restart policy after which a service is said to keep crashing.
+const CRASH_LOOP: i64 = 3;
+
 /// How long `compose up` may take, waiting for `depends_on` conditions included.
 const UP_WITHIN: Duration = Duration::from_secs(180);
 
@@ -302,7 +329,15 @@ async fn wait_healthy(ctx: &RunContext, scope: &Scope, live: &LiveStack, service
         let status = health.status;
         match status.as_str() {
             "healthy" => return Ok(()),
-            "unhealthy" => return Err(unhealthy(live, service, &health.last_output)),
+            "unhealthy" => {
+                // A container that crashed under a restart policy loses its health with it: the crash is
+                // the news, not the check.
+                let state = scope.refresh(service).await?;
+                if state.restart_count > 0 && state.exit_code != 0 {
+                    return Err(crashing(ctx, scope, live, service, &state).await);
+                }
+                return Err(unhealthy(live, service, &health.last_output));
+            }
             _ if Instant::now() >= deadline => {
                 return Err(Halt::check(
                     format!("service `{service}` healthy within {HEALTHY_WITHIN:?}"),
@@ -312,6 +347,28 @@ async fn wait_healthy(ctx: &RunContext, scope: &Scope, live: &LiveStack, service
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
+}
+
+/// A service that the engine keeps restarting under its restart policy: how often, and why it exits.
+async fn crashing(
+    ctx: &RunContext,
+    scope: &Scope,
+    live: &LiveStack,
+    service: &str,
+    state: &crate::engine::container::ContainerState,
+) -> Halt {
+    let id = scope.container(service).map(|c| c.id).unwrap_or_default();
+    let log = ctx.engine.logs(&id, Some(200)).await.unwrap_or_default();
+    let halt = Halt::Check {
+        expected: format!("service `{service}` running"),
+        actual: format!(
+            "it keeps crashing: the engine restarted it {} time(s) under its restart policy (last exit code {})",
+            state.restart_count, state.exit_code
+        ),
+        diagnosis: vec![diagnose::exited(service, state, &log)],
+        evidence: None,
+    };
+    with_dependencies(live, service, halt)
 }
 
 /// A service its healthcheck declared unhealthy: the check, and what it printed last.
@@ -351,6 +408,7 @@ pub(super) async fn step(ctx: &RunContext, scope: &Scope, step: &Step) -> Result
                 Step::Start(_) => live.stack.start(service).await,
                 _ => {
                     let old = super::steps::id_of(scope, service)?;
+                    scope.add_stack_volumes(ctx.engine.anonymous_volumes_of(&old).await);
                     let changes = ctx
                         .engine
                         .container_changes(&old, crate::engine::changes::ChangesFrom::Fastest)
