@@ -31,7 +31,10 @@ impl Planner<'_> {
                     unknown |= !certain;
                     files.push(path);
                 }
-                None => unknown = true,
+                None => {
+                    unknown = true;
+                    self.compose_refused = true;
+                }
             }
         }
         if files.is_empty() && c.file.value.items().is_empty() {
@@ -137,7 +140,14 @@ impl Planner<'_> {
         }
         if !from_variable && !self.in_project(&real) {
             let (project, found) = self.project_said();
-            self.error(at, ScenarioErrorKind::ContextEscapes { path: text, project, found });
+            let what = if folder { "the project folder" } else { "the compose file" };
+            self.error(
+                at,
+                ScenarioErrorKind::Invalid(format!(
+                    "{what} `{text}` is outside the project `{project}` ({found}); give `--root DIR` to test a \
+                     project elsewhere"
+                )),
+            );
             return None;
         }
         Some((real, true))

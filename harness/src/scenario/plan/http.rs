@@ -123,6 +123,20 @@ impl Planner<'_> {
             (_, [one], _) => Some((*one).to_owned()),
             // From inside the network, the one other container is the one meant.
             (Some(_), [], [one]) => Some(one.name.clone()),
+            // The stack's services are not known before compose reads its files: say which one is meant.
+            (None, [], _) if self.open_names => {
+                if self.compose_refused {
+                    return Some(String::new());
+                }
+                self.error(
+                    loc(&h.port),
+                    ScenarioErrorKind::Invalid(format!(
+                        "no container of the scenario publishes port {port}, and the compose stack's services \
+                         cannot be read before it runs: name the service with `container:`"
+                    )),
+                );
+                Some(String::new())
+            }
             (None, [], _) => {
                 self.error(loc(&h.port), ScenarioErrorKind::PortNotPublished { port });
                 Some(String::new())

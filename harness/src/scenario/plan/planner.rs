@@ -90,6 +90,7 @@ pub fn plan_file(
         open_names: false,
         services: Vec::new(),
         stack: None,
+        compose_refused: false,
     };
     planner.file(file)
 }
@@ -123,6 +124,9 @@ pub(super) struct Planner<'a> {
     pub(super) services: Vec<String>,
     /// Whether the scenario has a compose stack, and whether a `down` took it down at the step planned.
     pub(super) stack: Option<StackState>,
+    /// A compose file of the scenario was refused (missing, outside the project): what its services would
+    /// have said is not said again step by step.
+    pub(super) compose_refused: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -453,6 +457,7 @@ impl Planner<'_> {
         }
         self.open_names = false;
         self.stack = None;
+        self.compose_refused = false;
         // The scenario's own keys are fixed before its steps run too.
         self.saves.before_steps();
         let timeout = self.duration(&s.timeout, DEFAULT_SCENARIO_TIMEOUT);
