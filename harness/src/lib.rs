@@ -84,6 +84,7 @@ pub fn clean(dry_run: bool, run: Option<String>) -> ExitCode {
                 ("network", &report.networks),
                 ("volume", &report.volumes),
                 ("image", &report.images),
+                ("folder", &report.folders),
             ] {
                 for name in names {
                     println!("{verb} {kind} {}", name.trim_start_matches('/'));

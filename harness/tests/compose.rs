@@ -258,6 +258,15 @@ fn a_run_killed_mid_stack_leaves_nothing_after_clean() {
     assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stderr));
     assert_eq!(leftovers(pid), Vec::<String>::new(), "clean removes the killed run's stack");
     assert_eq!(compose_leftovers(), Vec::<String>::new(), "and the anonymous volumes compose made for it");
+    // And the folder its copy of the stack was written to.
+    let prefix = format!("seatrial-compose-{pid}-");
+    let folders: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .expect("the temporary folder")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    assert_eq!(folders, Vec::<String>::new(), "clean removes the killed run's stack folder");
 }
 
 #[test]

@@ -134,8 +134,9 @@ impl Stack {
         project: &str,
         model: &Value,
     ) -> Result<Stack, ComposeError> {
-        let folder = tempfile::Builder::new().prefix("seatrial-compose-").tempdir().map_err(|e| {
-            ComposeError::Spawn { command: "make a folder for the stack's file".to_owned(), message: e.to_string() }
+        let folder = tempfile::Builder::new().prefix(&folder_prefix()).tempdir().map_err(|e| ComposeError::Spawn {
+            command: "make a folder for the stack's file".to_owned(),
+            message: e.to_string(),
         })?;
         let text = serde_json::to_string_pretty(model).unwrap_or_default();
         std::fs::write(folder.path().join("compose.json"), text).map_err(|e| ComposeError::Spawn {
@@ -154,7 +155,7 @@ impl Stack {
 
     /// A scratch folder for `resolve`, removed with the stack... or on its own when no stack is made.
     pub fn scratch() -> std::io::Result<tempfile::TempDir> {
-        tempfile::Builder::new().prefix("seatrial-compose-").tempdir()
+        tempfile::Builder::new().prefix(&folder_prefix()).tempdir()
     }
 
     fn args(&self, command: &[&str]) -> Vec<String> {
@@ -220,6 +221,41 @@ impl Stack {
         }
         self.command(&command).await
     }
+}
+
+/// Every folder of a stack's copy starts so: `seatrial-compose-<pid>-<process start>-`, so that a sweep can
+/// tell the folders of a run that was killed (and could not remove them) from a live run's.
+const FOLDER_PREFIX: &str = "seatrial-compose-";
+
+fn folder_prefix() -> String {
+    let pid = std::process::id();
+    let start = crate::engine::labels::process_start(pid).unwrap_or(0);
+    format!("{FOLDER_PREFIX}{pid}-{start}-")
+}
+
+/// Removes the stack folders of runs whose process is gone (killed before they could); returns them.
+pub fn remove_dead_folders(dry_run: bool) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return Vec::new() };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(FOLDER_PREFIX) else { continue };
+        let mut parts = rest.splitn(3, '-');
+        let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
+        let start = parts.next().and_then(|s| s.parse::<u64>().ok());
+        let dead = match (pid, start) {
+            (Some(pid), Some(start)) => crate::engine::labels::process_start(pid) != Some(start),
+            // Named before folders carried their process: dead once a day old.
+            _ => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(24 * 3600))),
+        };
+        if dead && (dry_run || std::fs::remove_dir_all(entry.path()).is_ok()) {
+            removed.push(entry.path().display().to_string());
+        }
+    }
+    removed
 }
 
 fn project_directory(source: &StackSource) -> PathBuf {

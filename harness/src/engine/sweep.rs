@@ -31,12 +31,14 @@ pub struct SweepReport {
     pub networks: Vec<String>,
     pub volumes: Vec<String>,
     pub images: Vec<String>,
+    /// Folders of compose stacks' copies that killed runs left on this host.
+    pub folders: Vec<String>,
     pub errors: Vec<EngineError>,
 }
 
 impl SweepReport {
     pub fn total(&self) -> usize {
-        self.containers.len() + self.networks.len() + self.volumes.len() + self.images.len()
+        self.containers.len() + self.networks.len() + self.volumes.len() + self.images.len() + self.folders.len()
     }
 
     /// Adds a later pass: what it removed, and its errors in place of the earlier ones.
@@ -45,6 +47,7 @@ impl SweepReport {
         self.networks.extend(later.networks);
         self.volumes.extend(later.volumes);
         self.images.extend(later.images);
+        self.folders.extend(later.folders);
         self.errors = later.errors;
     }
 }
@@ -187,6 +190,9 @@ impl Engine {
             && !dry_run
         {
             report.images.extend(self.remove_unfinished_step_images().await);
+        }
+        if let SweepScope::Dead = scope {
+            report.folders = crate::compose::remove_dead_folders(dry_run);
         }
         Ok(report)
     }
