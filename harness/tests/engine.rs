@@ -504,16 +504,9 @@ fn a_containers_changes_read_from_its_layer_are_the_engines() {
     let _run = RUNS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let run = RunId::new();
-    // Whatever happens below, what it made goes: the sweep of this run id runs on drop.
-    struct Sweep<'a>(&'a tokio::runtime::Runtime, Engine, String);
-    impl Drop for Sweep<'_> {
-        fn drop(&mut self) {
-            let scope = seatrial::engine::sweep::SweepScope::Run(self.2.clone());
-            let _ = self.0.block_on(self.1.sweep(&scope, seatrial::engine::sweep::SweepMode::Remove));
-        }
-    }
     let engine = runtime.block_on(Engine::connect()).expect("the engine answers");
-    let _sweep = Sweep(&runtime, engine.clone(), run.id.clone());
+    // Whatever happens below, what it made goes.
+    let _sweep = support::SweepOnDrop(&runtime, engine.clone(), run.id.clone());
     let name = format!("seatrial-{}-changes", run.id);
     let script = "mkdir -p /app/uploads.d /srv && echo 1 > /app/db.sqlite3 && echo 2 > /app/uploads.d/a.png \
                   && echo 3 > /data/in-volume && rm /bin/vi && echo x >> /etc/passwd && mkdir /srv/b && touch /srv/b/x /srv/b-x \

@@ -592,16 +592,9 @@ fn engine_api_errors_name_the_operation_and_give_the_engines_message() {
     let _alone = alone();
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let run = RunId::new();
-    // Whatever happens below, what it made goes: the sweep of this run id runs on drop.
-    struct Sweep<'a>(&'a tokio::runtime::Runtime, Engine, String);
-    impl Drop for Sweep<'_> {
-        fn drop(&mut self) {
-            let scope = seatrial::engine::sweep::SweepScope::Run(self.2.clone());
-            let _ = self.0.block_on(self.1.sweep(&scope, seatrial::engine::sweep::SweepMode::Remove));
-        }
-    }
     let engine = runtime.block_on(Engine::connect()).expect("the engine answers");
-    let _sweep = Sweep(&runtime, engine.clone(), run.id.clone());
+    // Whatever happens below, what it made goes.
+    let _sweep = support::SweepOnDrop(&runtime, engine.clone(), run.id.clone());
     let name = format!("seatrial-{}-api-errors", run.id);
     let config = |image: &str, mounts: Vec<MountConfig>| ContainerConfig {
         name: name.clone(),

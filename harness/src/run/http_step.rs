@@ -151,6 +151,9 @@ pub async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Resu
             diagnosis.push(format!("answering it, the server in `{}` raised `{raised}`", http.container));
             let (engine, config) = (&ctx.engine, &live.config);
             diagnosis.extend(diagnose::volume_not_writable(engine, &live.id, &http.container, config, raised).await);
+        } else if status >= 500 {
+            // A proxy passes the error on: the exception is in the log of the server behind it.
+            diagnosis.extend(raised_behind(ctx, scope, &http.container, asked_at).await);
         }
         // Only a server error may be explained by what the framework said at start (unapplied migrations).
         let whole = match status {
@@ -160,6 +163,22 @@ pub async fn http_step(ctx: &RunContext, scope: &Scope, http: &HttpStep) -> Resu
         diagnosis.extend(diagnose::django::explain(&http.container, status, &answer.body, &since, &whole));
     }
     super::steps::mismatches_to_halt(mismatches, diagnosis)
+}
+
+/// The exception another container of the scenario logged since the request, for a server error that the
+/// container asked (a proxy: nginx in front of the app) passed on.
+async fn raised_behind(ctx: &RunContext, scope: &Scope, asked: &str, since: i32) -> Option<String> {
+    let mut others = scope.containers();
+    others.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, live) in others.into_iter().filter(|(name, _)| name != asked) {
+        let log = ctx.engine.logs_since(&live.id, since, Some(200)).await.unwrap_or_default();
+        if let Some(raised) = diagnose::traceback_last_line(&log) {
+            return Some(format!(
+                "`{asked}` passed on an error from behind it: meanwhile, the server in `{name}` raised `{raised}`"
+            ));
+        }
+    }
+    None
 }
 
 /// Takes the values the step saves from the answer; what is missing is a mismatch.

@@ -70,6 +70,8 @@ impl RunContext {
         let http = reqwest::Client::builder()
             .no_proxy()
             .pool_max_idle_per_host(0)
+            // Browsers and curl always send one; some apps read it without a default.
+            .user_agent(concat!("seatrial/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();

@@ -171,3 +171,14 @@ pub fn redactions() -> Vec<(String, &'static str)> {
 pub fn regex_escape(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '/' { c.to_string() } else { format!("\\{c}") }).collect()
 }
+
+/// Sweeps everything of a run id when dropped: a test that drives the engine through the library removes
+/// what it made whatever happens (a failed assertion included).
+pub struct SweepOnDrop<'a>(pub &'a tokio::runtime::Runtime, pub seatrial::engine::Engine, pub String);
+
+impl Drop for SweepOnDrop<'_> {
+    fn drop(&mut self) {
+        let scope = seatrial::engine::sweep::SweepScope::Run(self.2.clone());
+        let _ = self.0.block_on(self.1.sweep(&scope, seatrial::engine::sweep::SweepMode::Remove));
+    }
+}
