@@ -147,8 +147,15 @@ pub async fn run_step(ctx: &RunContext, scope: &Scope, scenario: &PlannedScenari
             if took <= *within {
                 return Ok(());
             }
-            let diagnosis =
+            let mut diagnosis: Vec<String> =
                 diagnose::ignored_stop_signal(container, &state.stop_signal, state.exit_code).into_iter().collect();
+            if !diagnosis.is_empty() && super::stack::is_service(scope, container) {
+                diagnosis.push(format!(
+                    "in the compose file, `{container}`'s PID 1 comes from its `command:` (or its image's CMD): \
+                     write it in exec form (`command: [\"gunicorn\", ...]`), `exec` the server at the end of a \
+                     start script, or give the service `init: true`"
+                ));
+            }
             Err(Halt::Check {
                 expected: format!("`{container}` stops within {within:?}"),
                 actual: format!("it took {:.1}s (exit code {})", took.as_secs_f64(), state.exit_code),
