@@ -539,11 +539,18 @@ fn a_containers_changes_read_from_its_layer_are_the_engines() {
         }
         let fast = engine.container_changes(&id, ChangesFrom::Fastest).await.expect("changes");
         let mut engines = engine.container_changes(&id, ChangesFrom::Engine).await.expect("the engine's changes");
-        // The engine lists them in its driver's order (a naive diff: the order folders are read in).
-        let mut sorted = fast.clone();
-        sorted.sort();
+        // The engine lists them in its driver's order (a naive diff: the order folders are read in). Whether a
+        // folder that only holds a changed file counts as changed itself is the driver's choice (overlay2's
+        // native diff lists `/etc` for `/etc/passwd`; fuse-overlayfs' naive diff does not): folders with a
+        // listed entry below them are left out of the comparison.
+        let leaves = |list: &[String]| -> Vec<String> {
+            let mut leaves: Vec<String> =
+                list.iter().filter(|p| !list.iter().any(|q| q.starts_with(&format!("{p}/")))).cloned().collect();
+            leaves.sort();
+            leaves
+        };
         engines.sort();
-        assert_eq!(sorted, engines);
+        assert_eq!(leaves(&fast), leaves(&engines));
         for path in ["/app/db.sqlite3", "/app/uploads.d/a.png", "/bin", "/etc/passwd", "/srv/b/x", "/srv/b-x"] {
             assert!(fast.iter().any(|p| p == path), "{path} in {fast:?}");
         }
