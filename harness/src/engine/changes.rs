@@ -23,10 +23,6 @@ pub enum ChangesFrom {
 /// More entries than this in a container's layer: the engine is asked instead, as it was before.
 const MOST_ENTRIES: usize = 100_000;
 
-/// What a runtime writes into a container's layer for it (Podman: its name, hosts, resolver, mounts and
-/// the `.containerenv` marker).
-const RUNTIME_FILES: [&str; 5] = ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/etc/mtab", "/run/.containerenv"];
-
 /// Storage drivers whose container layer is an overlay upper folder with whiteouts for deletions.
 const OVERLAY_DRIVERS: [&str; 3] = ["overlay2", "overlay", "fuse-overlayfs"];
 
@@ -53,7 +49,9 @@ impl Engine {
 
     /// The container's overlay folders, when this host holds them and this process may read them.
     async fn local_layer(&self, id: &str) -> Option<OverlayLayer> {
-        if !self.is_local() {
+        // Docker's layers only: Podman writes files of its own into a container's layer (its hosts,
+        // resolver, `/run/.containerenv`) that its diff leaves out by rules of its own.
+        if !self.is_local() || self.identity.product != super::identity::Product::Docker {
             return None;
         }
         let inspect = self.docker.inspect_container(id, None).await.ok()?;
@@ -87,9 +85,6 @@ impl OverlayLayer {
     pub fn changes(&self) -> Option<Vec<String>> {
         let mut walk = Walk { layer: self, changes: Vec::new(), changed_dirs: Vec::new(), entries: 0 };
         walk.folder(Path::new("/"))?;
-        // Files the runtime writes into the layer itself (Podman; Docker mounts them instead), which the
-        // engine's own diff leaves out: never the container's data.
-        walk.changes.retain(|path| !RUNTIME_FILES.contains(&path.as_str()));
         Some(walk.changes)
     }
 }
